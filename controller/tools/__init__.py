@@ -1,0 +1,1 @@
+"""Offline tools (evaluation, eligibility, reports) built on the same control core."""
