@@ -1,0 +1,197 @@
+"""One small function per incoming OCPP 2.0.1 action: (payload, station state) -> (reply, events).
+
+Payloads arrive already validated against their request schema. Handlers update the station's
+per-EVSE state (transactions, EV presence) and return the response payload plus events.
+No I/O, no clock reads: wall time comes in as `wall_s`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.ocpp.events import (
+    Event,
+    EvLimitsReported,
+    EvseStatusChanged,
+    MeterReading,
+    StationBooted,
+    TransactionChanged,
+)
+from controller.ocpp.profiles import rfc3339_utc
+
+Payload = dict[str, Any]
+Reply = tuple[Payload, list[Event]]
+
+MAIN_METER_EVSE_ID = 0  # evseId 0 is the station's main meter, not an EVSE (2.0.1 Part 2 §J)
+
+
+@dataclass(slots=True)
+class EvseState:
+    transaction_id: str | None = None
+    ev_connected: bool = False
+
+
+@dataclass(slots=True)
+class StationState:
+    heartbeat_interval_s: int = 60
+    booted: bool = False
+    evses: dict[int, EvseState] = field(default_factory=dict)
+    tx_evse: dict[str, int] = field(default_factory=dict)  # transactionId -> evse id
+
+    def evse(self, evse_id: int) -> EvseState:
+        st = self.evses.get(evse_id)
+        if st is None:
+            st = self.evses[evse_id] = EvseState()
+        return st
+
+
+Handler = Callable[[Payload, StationState, float], Reply]
+
+
+def boot_notification(p: Payload, st: StationState, wall_s: float) -> Reply:
+    """Accept every configured station (it already passed authentication at the handshake)."""
+    st.booted = True
+    cs = p["chargingStation"]
+    reply = {"currentTime": rfc3339_utc(wall_s), "interval": st.heartbeat_interval_s,
+             "status": "Accepted"}
+    return reply, [StationBooted(vendor=cs["vendorName"], model=cs["model"])]
+
+
+def heartbeat(p: Payload, st: StationState, wall_s: float) -> Reply:
+    return {"currentTime": rfc3339_utc(wall_s)}, []
+
+
+def status_notification(p: Payload, st: StationState, wall_s: float) -> Reply:
+    return {}, [EvseStatusChanged(evse_id=p["evseId"], connector_status=p["connectorStatus"])]
+
+
+_CONNECTED_STATES = {"Charging", "EVConnected", "SuspendedEV", "SuspendedEVSE"}
+_CONNECT_TRIGGERS = {"EVDetected", "CablePluggedIn", "ChargingStateChanged"}
+_DISCONNECT_TRIGGERS = {"EVDeparted", "EVCommunicationLost"}
+
+
+def transaction_event(p: Payload, st: StationState, wall_s: float) -> Reply:
+    """Track each EVSE's transaction id and whether an EV is connected (E01-E07)."""
+    info = p["transactionInfo"]
+    tx_id: str = info["transactionId"]
+    evse_id = p["evse"]["id"] if "evse" in p else st.tx_evse.get(tx_id)
+    if evse_id is None or evse_id == MAIN_METER_EVSE_ID:
+        return {}, []  # evse is only mandatory in the first event of a transaction (E01.FR.16)
+    evse = st.evse(evse_id)
+    before = (evse.transaction_id, evse.ev_connected)
+    if p["eventType"] == "Ended":
+        st.tx_evse.pop(tx_id, None)
+        evse.transaction_id, evse.ev_connected = None, False
+    else:
+        st.tx_evse[tx_id] = evse_id
+        evse.transaction_id = tx_id
+        charging_state = info.get("chargingState")
+        trigger = p["triggerReason"]
+        if charging_state in _CONNECTED_STATES:
+            evse.ev_connected = True
+        elif charging_state == "Idle" or trigger in _DISCONNECT_TRIGGERS:
+            evse.ev_connected = False
+        elif trigger in _CONNECT_TRIGGERS:
+            evse.ev_connected = True
+    events: list[Event] = []
+    if (evse.transaction_id, evse.ev_connected) != before:
+        events.append(TransactionChanged(evse_id, evse.transaction_id, evse.ev_connected))
+    reading = _meter_reading(evse_id, p.get("meterValue", ()))
+    if reading is not None:
+        events.append(reading)
+    return {}, events
+
+
+def meter_values(p: Payload, st: StationState, wall_s: float) -> Reply:
+    evse_id: int = p["evseId"]
+    if evse_id == MAIN_METER_EVSE_ID:
+        return {}, []  # the station's main meter is not an EVSE row; the site meter covers it
+    reading = _meter_reading(evse_id, p["meterValue"])
+    return {}, [reading] if reading is not None else []
+
+
+def _meter_reading(evse_id: int, meter_values: Any) -> MeterReading | None:
+    """Latest Power.Active.Import - Power.Active.Export (W) and SoC from a meterValue list."""
+    power_w: float | None = None
+    soc_frac: float | None = None
+    for mv in meter_values:  # in time order; later samples win
+        imp = exp = None
+        for sv in mv["sampledValue"]:
+            measurand = sv.get("measurand", "Energy.Active.Import.Register")
+            if measurand == "SoC":
+                soc = float(sv["value"]) / 100.0
+                soc_frac = soc if 0.0 <= soc <= 1.0 else soc_frac  # ignore impossible SoC
+            elif measurand in ("Power.Active.Import", "Power.Active.Export"):
+                if "phase" in sv:  # per-phase values; the station also reports the total
+                    continue
+                watts = _watts(sv)
+                if measurand == "Power.Active.Import":
+                    imp = watts
+                else:
+                    exp = watts
+        if imp is not None or exp is not None:
+            power_w = (imp or 0.0) - (exp or 0.0)
+    if power_w is None and soc_frac is None:
+        return None
+    return MeterReading(evse_id=evse_id, power_w=power_w, soc_frac=soc_frac)
+
+
+def _watts(sv: Payload) -> float | None:
+    """A power sample in W honouring unit ("W" or "kW") and the power-of-ten multiplier."""
+    unit = sv.get("unitOfMeasure", {})
+    scale = 1000.0 if unit.get("unit", "W") == "kW" else 1.0
+    try:
+        watts = float(sv["value"]) * scale * 10.0 ** unit.get("multiplier", 0)
+    except OverflowError:
+        return None
+    return watts if math.isfinite(watts) else None
+
+
+def notify_ev_charging_needs(p: Payload, st: StationState, wall_s: float) -> Reply:
+    """EV limits from ISO 15118 charging needs. 2.0.1 carries no discharge limit."""
+    needs = p["chargingNeeds"]
+    max_w: float | None = None
+    if "dcChargingParameters" in needs:
+        dc = needs["dcChargingParameters"]
+        if "evMaxPower" in dc:
+            max_w = float(dc["evMaxPower"])
+        else:
+            max_w = float(dc["evMaxCurrent"]) * float(dc["evMaxVoltage"])
+    elif "acChargingParameters" in needs:
+        ac = needs["acChargingParameters"]
+        # Assumption: evMaxCurrent (A per phase) x evMaxVoltage (V) is one phase's power; we do
+        # not know the phase count here, so this is the conservative single-phase figure.
+        max_w = float(ac["evMaxCurrent"]) * float(ac["evMaxVoltage"])
+    return {"status": "Accepted"}, [EvLimitsReported(p["evseId"], max_w, None)]
+
+
+def authorize(p: Payload, st: StationState, wall_s: float) -> Reply:
+    """Every idToken is accepted: the site operator controls who parks, not the CSMS."""
+    return {"idTokenInfo": {"status": "Accepted"}}, []
+
+
+def acknowledge(p: Payload, st: StationState, wall_s: float) -> Reply:
+    """Notifications whose response schema has no required field: an empty ack."""
+    return {}, []
+
+
+HANDLERS: dict[str, Handler] = {
+    "BootNotification": boot_notification,
+    "Heartbeat": heartbeat,
+    "StatusNotification": status_notification,
+    "TransactionEvent": transaction_event,
+    "MeterValues": meter_values,
+    "NotifyEVChargingNeeds": notify_ev_charging_needs,
+    "Authorize": authorize,
+    "NotifyEvent": acknowledge,
+    "SecurityEventNotification": acknowledge,
+    "FirmwareStatusNotification": acknowledge,
+    "LogStatusNotification": acknowledge,
+    "NotifyReport": acknowledge,
+    "NotifyChargingLimit": acknowledge,
+    "NotifyMonitoringReport": acknowledge,
+    "ReportChargingProfiles": acknowledge,
+}

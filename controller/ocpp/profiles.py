@@ -1,0 +1,139 @@
+"""SetChargingProfile (OCPP 2.0.1) builders: a readable dict path and a pre-serialised fast path.
+
+Every profile is a TxProfile, Absolute, in W, with one period starting at 0, and lapses by itself
+(`duration` and `validTo`, SPEC §2.4) so a charger falls back to its baseline if we go silent.
+Its id is stable per EVSE so a new profile replaces the previous one at the same stackLevel
+(K01.FR.05). No I/O and no clock reads here: wall time comes in as `wall_s`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import orjson
+
+from controller.ocpp.rpc import CALL
+from controller.ocpp.schemas import Validators
+
+ACTION = "SetChargingProfile"
+
+
+_SECONDS_CACHE: dict[int, str] = {}  # whole second -> "YYYY-MM-DDTHH:MM:SS" (strftime is slow)
+_SECONDS_CACHE_MAX = 256
+
+
+def rfc3339_utc(wall_s: float) -> str:
+    """Unix seconds -> RFC 3339 UTC with milliseconds, e.g. "2026-11-27T04:00:00.123Z"."""
+    sec, milli = divmod(math.floor(wall_s * 1000.0), 1000)
+    head = _SECONDS_CACHE.get(sec)
+    if head is None:
+        if len(_SECONDS_CACHE) >= _SECONDS_CACHE_MAX:
+            _SECONDS_CACHE.clear()
+        head = _SECONDS_CACHE[sec] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{head}.{milli:03d}Z"
+
+
+def round_limit_w(limit_w: float) -> float:
+    """`limit` accepts at most one decimal (SPEC §2.4); -0.0 becomes 0.0."""
+    return round(limit_w, 1) + 0.0
+
+
+def profile_id(evse_id: int, profile_id_base: int) -> int:
+    """Stable chargingProfile id per EVSE so a new profile replaces the old one (K01.FR.05)."""
+    return profile_id_base + evse_id
+
+
+def build_set_charging_profile(*, evse_id: int, transaction_id: str, limit_w: float,
+                               wall_s: float, validity_s: float, profile_id_base: int,
+                               stack_level: int) -> dict[str, Any]:
+    """Build a SetChargingProfileRequest payload (the reference, readable path).
+
+    Args:
+        evse_id: OCPP evse.id (>= 1).
+        transaction_id: the EVSE's active transaction (TxProfile needs one, K01.FR.03).
+        limit_w: signed power limit in W (negative = legacy discharge convention).
+        wall_s: Unix time now; becomes startSchedule.
+        validity_s: profile lifetime; becomes `duration` (whole seconds) and `validTo`.
+        profile_id_base: chargingProfile.id = base + evse_id.
+        stack_level: stackLevel of our profiles.
+    """
+    pid = profile_id(evse_id, profile_id_base)
+    return {
+        "evseId": evse_id,
+        "chargingProfile": {
+            "id": pid,
+            "stackLevel": stack_level,
+            "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Absolute",
+            "validTo": rfc3339_utc(wall_s + validity_s),
+            "transactionId": transaction_id,
+            "chargingSchedule": [{
+                "id": pid,
+                "startSchedule": rfc3339_utc(wall_s),
+                "duration": int(validity_s),
+                "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{"startPeriod": 0,
+                                            "limit": round_limit_w(limit_w)}],
+            }],
+        },
+    }
+
+
+class ProfileFrameEncoder:
+    """Fast path: SetChargingProfile CALL frames from a template, validated once per shape.
+
+    The frame text equals `encode_call(uid, ACTION, build_set_charging_profile(...))` byte for
+    byte (tests prove it). The first frame for each EVSE is checked against the schema; later
+    frames only change values whose types the template fixes, so they are not re-validated.
+    """
+
+    def __init__(self, *, validity_s: float, profile_id_base: int, stack_level: int,
+                 validators: Validators | None = None) -> None:
+        self._validity_s = validity_s
+        self._duration = int(validity_s)
+        self._base = profile_id_base
+        self._stack = stack_level
+        self._validators = validators
+        self._templates: dict[int, tuple[str, str, str, str, str]] = {}
+
+    def _template(self, evse_id: int) -> tuple[str, str, str, str, str]:
+        pid = profile_id(evse_id, self._base)
+        parts = (
+            f'[{CALL},',
+            f',"{ACTION}",{{"evseId":{evse_id},"chargingProfile":{{"id":{pid},'
+            f'"stackLevel":{self._stack},"chargingProfilePurpose":"TxProfile",'
+            f'"chargingProfileKind":"Absolute","validTo":"',
+            '","transactionId":',
+            f',"chargingSchedule":[{{"id":{pid},"startSchedule":"',
+            f'","duration":{self._duration},"chargingRateUnit":"W",'
+            f'"chargingSchedulePeriod":[{{"startPeriod":0,"limit":',
+        )
+        self._templates[evse_id] = parts
+        return parts
+
+    def encode(self, unique_id: str, evse_id: int, transaction_id: str, limit_w: float,
+               wall_s: float) -> str:
+        """Return the CALL frame text for one setpoint.
+
+        Raises:
+            ValidationError: only on the first frame of an EVSE, if the shape is invalid.
+        """
+        tpl = self._templates.get(evse_id)
+        first = tpl is None
+        if tpl is None:
+            tpl = self._template(evse_id)
+        dumps = orjson.dumps
+        text = "".join((
+            tpl[0], dumps(unique_id).decode(), tpl[1], rfc3339_utc(wall_s + self._validity_s),
+            tpl[2], dumps(transaction_id).decode(), tpl[3], rfc3339_utc(wall_s), tpl[4],
+            dumps(round_limit_w(limit_w)).decode(), "}]}]}}]",
+        ))
+        if first and self._validators is not None:
+            try:
+                self._validators.validate(ACTION, "request", orjson.loads(text)[3])
+            except Exception:
+                del self._templates[evse_id]
+                raise
+        return text

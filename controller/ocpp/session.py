@@ -1,0 +1,225 @@
+"""StationSession: the sans-I/O OCPP 2.0.1 state machine for one charging station.
+
+Text frames in (receive_text), events and frames out (data_to_send). It answers the station's
+CALLs, tracks boot and per-EVSE transactions, and runs the CSMS -> station setpoint channel:
+one outstanding CALL per connection (OCPP-J Part 4 §4.1.1) fed by a latest-value-wins slot per
+EVSE, served round-robin. No asyncio, no sockets, no clock reads: `now_s` (monotonic) and
+`wall_s` (Unix) are arguments. receive_text/poll/connection_lost never raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from controller.ocpp import errors, rpc
+from controller.ocpp.events import (
+    CallFailed,
+    Event,
+    ProtocolViolation,
+    SetpointResult,
+)
+from controller.ocpp.handlers import HANDLERS, StationState
+from controller.ocpp.profiles import ACTION as SET_CHARGING_PROFILE
+from controller.ocpp.profiles import ProfileFrameEncoder
+from controller.ocpp.schemas import Validators
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionParams:
+    call_timeout_s: float = 10.0  # OCPP-J leaves it to us; 10 s << the usual 30 s (settings.py)
+    profile_validity_s: float = 30.0  # every profile lapses by itself (SPEC §2.4)
+    heartbeat_interval_s: int = 60
+    profile_id_base: int = 1000  # chargingProfile.id = base + evse_id (K01.FR.05)
+    stack_level: int = 1
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    unique_id: str
+    action: str
+    evse_id: int | None
+    limit_w: float
+    sent_at_s: float
+    deadline_s: float
+
+
+class StationSession:
+    """Per-station OCPP state; lives across reconnections of the same station.
+
+    A station that reconnects without rebooting does not send BootNotification again, so boot
+    and transaction state survive connection_lost(); connection_made() re-arms the channel.
+    """
+
+    def __init__(self, station_id: str, *, discharge_allowed: bool, params: SessionParams,
+                 validators: Validators) -> None:
+        self.station_id = station_id
+        self.discharge_allowed = discharge_allowed
+        self.params = params
+        self._validators = validators
+        self._state = StationState(heartbeat_interval_s=params.heartbeat_interval_s)
+        self._encoder = ProfileFrameEncoder(
+            validity_s=params.profile_validity_s, profile_id_base=params.profile_id_base,
+            stack_level=params.stack_level, validators=validators)
+        self._out: list[str] = []
+        self._pending: dict[int, float] = {}  # evse_id -> limit_w; insertion order = fairness
+        self._outstanding: _Outstanding | None = None
+        self._connected = True
+        self._next_id = 0
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def booted(self) -> bool:
+        return self._state.booted
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def transaction_id(self, evse_id: int) -> str | None:
+        st = self._state.evses.get(evse_id)
+        return st.transaction_id if st is not None else None
+
+    def pending_setpoints(self) -> dict[int, float]:
+        return dict(self._pending)
+
+    def next_deadline_s(self) -> float | None:
+        """When poll() must run next (the outstanding call's timeout), or None."""
+        return self._outstanding.deadline_s if self._outstanding is not None else None
+
+    # -- input ------------------------------------------------------------------------------
+
+    def receive_text(self, text: str | bytes, now_s: float, wall_s: float) -> list[Event]:
+        """Handle one websocket message from the station. Never raises."""
+        try:
+            frame = rpc.parse(text)
+        except errors.FrameError as exc:
+            if exc.message_type not in (rpc.CALLRESULT, rpc.CALLERROR):
+                # Part 4 §4.2.3; a broken CALLRESULT/CALLERROR is never answered
+                self._out.append(rpc.encode_error(exc.unique_id, exc.code, exc.message))
+            return [ProtocolViolation(f"bad frame ({exc.code}): {exc.message}")]
+        if isinstance(frame, rpc.Call):
+            events = self._on_call(frame, wall_s)
+        else:
+            events = self._on_reply(frame, now_s)
+        events.extend(self._start_next(now_s, wall_s))
+        return events
+
+    def _on_call(self, call: rpc.Call, wall_s: float) -> list[Event]:
+        uid, action = call.unique_id, call.action
+        handler = HANDLERS.get(action)
+        if handler is None:
+            known = self._validators.has_action(action)
+            code = errors.NOT_SUPPORTED if known else errors.NOT_IMPLEMENTED
+            self._out.append(rpc.encode_error(uid, code, f"{action} is not handled"))
+            return [] if known else [ProtocolViolation(f"unknown action {action[:64]!r}")]
+        if not self._state.booted and action != "BootNotification":
+            # OCPP 2.0.1 Part 2 §3 generic requirement FR.04 (and B02.FR.09 for Pending):
+            # before an accepted boot every other CALL gets CALLERROR SecurityError.
+            self._out.append(rpc.encode_error(uid, errors.SECURITY_ERROR, "not booted"))
+            return [ProtocolViolation(f"{action} before an accepted BootNotification")]
+        try:
+            self._validators.validate(action, "request", call.payload)
+        except errors.ValidationError as exc:
+            self._out.append(rpc.encode_error(uid, exc.code, exc.message))
+            return [ProtocolViolation(exc.message)]
+        try:
+            reply, events = handler(call.payload, self._state, wall_s)
+            frame = rpc.encode_result(uid, reply)
+        except Exception:  # a bug in a handler; never tell the peer the details
+            log.exception("station %s: handler for %s failed", self.station_id, action)
+            self._out.append(rpc.encode_error(uid, errors.INTERNAL_ERROR))
+            return []
+        self._out.append(frame)
+        return events
+
+    def _on_reply(self, frame: rpc.CallResult | rpc.CallError, now_s: float) -> list[Event]:
+        out = self._outstanding
+        if out is None or frame.unique_id != out.unique_id:
+            return [ProtocolViolation(f"reply to unknown or expired call id {frame.unique_id!r}")]
+        self._outstanding = None
+        if isinstance(frame, rpc.CallError):
+            return [CallFailed(out.action, out.evse_id, f"CALLERROR {frame.code[:64]}")]
+        try:
+            self._validators.validate(out.action, "response", frame.payload)
+        except errors.ValidationError as exc:
+            return [CallFailed(out.action, out.evse_id, f"invalid response ({exc.code})")]
+        status = str(frame.payload["status"])
+        return [SetpointResult(evse_id=out.evse_id or 0, limit_w=out.limit_w,
+                               accepted=status == "Accepted", status=status,
+                               rtt_s=now_s - out.sent_at_s)]
+
+    # -- output -----------------------------------------------------------------------------
+
+    def offer_setpoint(self, evse_id: int, limit_w: float) -> None:
+        """Offer a power limit (W, signed) for an EVSE; replaces any value not yet sent.
+
+        Negative limits (legacy 2.0.1 discharge convention) are clamped to 0 unless the
+        station allows discharge. Held until the EVSE has a transaction (K01.FR.03).
+
+        Raises:
+            ValueError: limit_w is not finite (a caller bug).
+        """
+        if not math.isfinite(limit_w):
+            raise ValueError(f"limit_w must be finite, got {limit_w!r}")
+        if limit_w < 0.0 and not self.discharge_allowed:
+            limit_w = 0.0
+        self._pending[evse_id] = limit_w
+
+    def poll(self, now_s: float, wall_s: float) -> list[Event]:
+        """Expire a timed-out call, then start the next setpoint CALL if the channel is free."""
+        events: list[Event] = []
+        out = self._outstanding
+        if out is not None and now_s >= out.deadline_s:
+            self._outstanding = None
+            events.append(CallFailed(out.action, out.evse_id, "timeout"))
+        events.extend(self._start_next(now_s, wall_s))
+        return events
+
+    def _start_next(self, now_s: float, wall_s: float) -> list[Event]:
+        if self._outstanding is not None or not self._connected or not self._state.booted:
+            return []
+        evses = self._state.evses
+        for evse_id in self._pending:  # oldest offer first: round-robin across EVSEs
+            st = evses.get(evse_id)
+            tx_id = st.transaction_id if st is not None else None
+            if tx_id is not None:
+                break
+        else:
+            return []
+        limit_w = self._pending.pop(evse_id)
+        self._next_id += 1
+        uid = str(self._next_id)
+        try:
+            frame = self._encoder.encode(uid, evse_id, tx_id, limit_w, wall_s)
+        except errors.ValidationError:  # a bug in the profile template: never send it
+            log.exception("station %s: invalid SetChargingProfile", self.station_id)
+            return [CallFailed(SET_CHARGING_PROFILE, evse_id, "invalid profile")]
+        self._out.append(frame)
+        self._outstanding = _Outstanding(uid, SET_CHARGING_PROFILE, evse_id, limit_w, now_s,
+                                         now_s + self.params.call_timeout_s)
+        return []
+
+    def data_to_send(self) -> list[str]:
+        """Drain the frames to write to the station, in order."""
+        out, self._out = self._out, []
+        return out
+
+    # -- connection -------------------------------------------------------------------------
+
+    def connection_made(self) -> None:
+        """A (new) websocket to this station is open; calls may start again."""
+        self._connected = True
+
+    def connection_lost(self, now_s: float) -> list[Event]:
+        """Free the outstanding call at once; keep pending setpoints and station state."""
+        self._connected = False
+        self._out.clear()  # answers meant for the dead connection
+        out, self._outstanding = self._outstanding, None
+        if out is None:
+            return []
+        return [CallFailed(out.action, out.evse_id, "connection lost")]

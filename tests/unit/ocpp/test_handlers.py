@@ -1,0 +1,179 @@
+import pytest
+
+from controller.ocpp import handlers
+from controller.ocpp.events import (
+    EvLimitsReported,
+    EvseStatusChanged,
+    MeterReading,
+    StationBooted,
+    TransactionChanged,
+)
+from controller.ocpp.handlers import HANDLERS, StationState
+from controller.ocpp.schemas import default_validators
+
+WALL_S = 1_795_752_000.0
+TS = "2026-11-27T04:00:00Z"
+
+
+def _tx(event_type, trigger, tx_id="tx1", evse=1, state=None, meter=None):
+    info = {"transactionId": tx_id}
+    if state:
+        info["chargingState"] = state
+    p = {"eventType": event_type, "timestamp": TS, "triggerReason": trigger, "seqNo": 0,
+         "transactionInfo": info}
+    if evse is not None:
+        p["evse"] = {"id": evse}
+    if meter is not None:
+        p["meterValue"] = meter
+    default_validators().validate("TransactionEvent", "request", p)
+    return p
+
+
+def _sv(value, measurand, unit=None, multiplier=None, phase=None):
+    sv = {"value": value, "measurand": measurand}
+    if unit or multiplier is not None:
+        sv["unitOfMeasure"] = {k: v for k, v in (("unit", unit), ("multiplier", multiplier))
+                               if v is not None}
+    if phase:
+        sv["phase"] = phase
+    return sv
+
+
+def test_boot_notification_is_accepted_with_heartbeat_interval():
+    st = StationState(heartbeat_interval_s=45)
+    reply, events = handlers.boot_notification(
+        {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"}, st, WALL_S)
+    assert reply == {"currentTime": "2026-11-27T04:00:00.000Z", "interval": 45,
+                     "status": "Accepted"}
+    assert st.booted
+    assert events == [StationBooted(vendor="V", model="M")]
+
+
+def test_heartbeat_answers_current_time():
+    assert handlers.heartbeat({}, StationState(), WALL_S + 1.5) == (
+        {"currentTime": "2026-11-27T04:00:01.500Z"}, [])
+
+
+def test_status_notification_reports_connector_status():
+    p = {"timestamp": TS, "connectorStatus": "Occupied", "evseId": 2, "connectorId": 1}
+    assert handlers.status_notification(p, StationState(), WALL_S) == (
+        {}, [EvseStatusChanged(2, "Occupied")])
+
+
+def test_transaction_is_tracked_from_start_through_departure_to_end():
+    st = StationState()
+    _, ev = handlers.transaction_event(_tx("Started", "CablePluggedIn"), st, WALL_S)
+    assert ev == [TransactionChanged(1, "tx1", True)]
+    _, ev = handlers.transaction_event(_tx("Updated", "ChargingStateChanged", evse=None,
+                                           state="Charging"), st, WALL_S)
+    assert ev == []  # nothing changed; evse resolved from the transaction id
+    _, ev = handlers.transaction_event(_tx("Updated", "EVDeparted", evse=None), st, WALL_S)
+    assert ev == [TransactionChanged(1, "tx1", False)]
+    _, ev = handlers.transaction_event(_tx("Ended", "StopAuthorized", evse=None), st, WALL_S)
+    assert ev == [TransactionChanged(1, None, False)]
+    assert st.evses[1].transaction_id is None
+
+
+def test_transaction_started_by_authorization_has_no_ev_until_detected():
+    st = StationState()
+    _, ev = handlers.transaction_event(_tx("Started", "Authorized"), st, WALL_S)
+    assert ev == [TransactionChanged(1, "tx1", False)]
+    _, ev = handlers.transaction_event(_tx("Updated", "EVDetected"), st, WALL_S)
+    assert ev == [TransactionChanged(1, "tx1", True)]
+
+
+def test_transaction_event_carries_meter_values():
+    p = _tx("Updated", "MeterValuePeriodic", state="Charging",
+            meter=[{"timestamp": TS, "sampledValue": [_sv(7.2, "Power.Active.Import", "kW")]}])
+    _, ev = handlers.transaction_event(p, StationState(), WALL_S)
+    assert MeterReading(1, 7200.0, None) in ev
+
+
+@pytest.mark.parametrize(
+    ("sampled", "power_w", "soc_frac"),
+    [
+        ([_sv(5000, "Power.Active.Import")], 5000.0, None),
+        ([_sv(0, "Power.Active.Import"), _sv(3, "Power.Active.Export", "kW")], -3000.0, None),
+        ([_sv(42, "Power.Active.Import", "W", multiplier=2)], 4200.0, None),
+        ([_sv(61.5, "SoC", "Percent")], None, 0.615),
+        ([_sv(100, "Power.Active.Import", phase="L1"), _sv(300, "Power.Active.Import")],
+         300.0, None),
+    ],
+)
+def test_meter_values_give_signed_power_in_watts_and_soc_fraction(sampled, power_w, soc_frac):
+    p = {"evseId": 1, "meterValue": [{"timestamp": TS, "sampledValue": sampled}]}
+    default_validators().validate("MeterValues", "request", p)
+    reply, ev = handlers.meter_values(p, StationState(), WALL_S)
+    assert reply == {}
+    assert ev == [MeterReading(1, power_w, soc_frac)]
+
+
+def test_meter_values_of_the_main_meter_are_not_an_evse_reading():
+    p = {"evseId": 0, "meterValue": [{"timestamp": TS,
+                                      "sampledValue": [_sv(1, "Power.Active.Import")]}]}
+    assert handlers.meter_values(p, StationState(), WALL_S) == ({}, [])
+
+
+def test_energy_register_alone_gives_no_reading():
+    p = {"evseId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [{"value": 12.0}]}]}
+    assert handlers.meter_values(p, StationState(), WALL_S) == ({}, [])
+
+
+def test_dc_charging_needs_report_ev_max_power():
+    p = {"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "DC",
+         "dcChargingParameters": {"evMaxCurrent": 100, "evMaxVoltage": 400, "evMaxPower": 11000}}}
+    assert handlers.notify_ev_charging_needs(p, StationState(), WALL_S) == (
+        {"status": "Accepted"}, [EvLimitsReported(1, 11000.0, None)])
+
+
+def test_ac_charging_needs_report_current_times_voltage():
+    p = {"evseId": 2, "chargingNeeds": {"requestedEnergyTransfer": "AC_single_phase",
+         "acChargingParameters": {"energyAmount": 1, "evMinCurrent": 6, "evMaxCurrent": 16,
+                                  "evMaxVoltage": 230}}}
+    _, ev = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
+    assert ev == [EvLimitsReported(2, 3680.0, None)]
+
+
+SAMPLE_REQUESTS = {
+    "BootNotification": {"chargingStation": {"model": "M", "vendorName": "V"},
+                         "reason": "PowerUp"},
+    "Heartbeat": {},
+    "StatusNotification": {"timestamp": TS, "connectorStatus": "Available", "evseId": 1,
+                           "connectorId": 1},
+    "TransactionEvent": {"eventType": "Started", "timestamp": TS, "triggerReason": "Authorized",
+                         "seqNo": 0, "transactionInfo": {"transactionId": "t"},
+                         "evse": {"id": 1}},
+    "MeterValues": {"evseId": 1, "meterValue": [{"timestamp": TS,
+                                                 "sampledValue": [{"value": 1.0}]}]},
+    "NotifyEVChargingNeeds": {"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "DC"}},
+    "Authorize": {"idToken": {"idToken": "abc", "type": "ISO14443"}},
+    "NotifyEvent": {"generatedAt": TS, "seqNo": 0, "eventData": [{
+        "eventId": 1, "timestamp": TS, "trigger": "Alerting", "actualValue": "x",
+        "eventNotificationType": "HardWiredNotification", "component": {"name": "C"},
+        "variable": {"name": "V"}}]},
+    "SecurityEventNotification": {"type": "StartupOfTheDevice", "timestamp": TS},
+    "FirmwareStatusNotification": {"status": "Idle"},
+    "LogStatusNotification": {"status": "Idle"},
+    "NotifyReport": {"requestId": 1, "generatedAt": TS, "seqNo": 0},
+    "NotifyChargingLimit": {"chargingLimit": {"chargingLimitSource": "EMS"}},
+    "NotifyMonitoringReport": {"requestId": 1, "seqNo": 0, "generatedAt": TS},
+    "ReportChargingProfiles": {"requestId": 1, "chargingLimitSource": "CSO", "evseId": 1,
+                               "chargingProfile": [{"id": 1, "stackLevel": 0,
+                                   "chargingProfilePurpose": "TxDefaultProfile",
+                                   "chargingProfileKind": "Relative", "chargingSchedule": [{
+                                       "id": 1, "chargingRateUnit": "W",
+                                       "chargingSchedulePeriod": [{"startPeriod": 0,
+                                                                   "limit": 1.0}]}]}]},
+}
+
+
+def test_every_handled_action_has_a_sample():
+    assert set(SAMPLE_REQUESTS) == set(HANDLERS)
+
+
+@pytest.mark.parametrize("action", sorted(SAMPLE_REQUESTS))
+def test_every_handler_answers_a_schema_valid_response(action):
+    v = default_validators()
+    v.validate(action, "request", SAMPLE_REQUESTS[action])
+    reply, _ = HANDLERS[action](SAMPLE_REQUESTS[action], StationState(), WALL_S)
+    v.validate(action, "response", reply)
