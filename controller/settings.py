@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from controller.control.services import DEFAULT_DEFINITIONS, SERVICE_NAMES
+from controller.control.services import COMPOUND_NAMES, DEFAULT_DEFINITIONS, SERVICE_NAMES
 from controller.control.vehicles import UnknownVehicleError, lookup
 
 
@@ -353,10 +353,9 @@ def _service(raw: Any, path: str) -> ServiceConfig:
     tbl = _table(raw, path)
     _reject_unknown(tbl, {"name", "contract_kw"}, path)
     name = _req_str(tbl, "name", path)
-    if name not in DEFAULT_DEFINITIONS:
-        raise ConfigError(
-            f"{path}.name: unknown service {name!r}; known: {', '.join(SERVICE_NAMES)}"
-        )
+    if name not in DEFAULT_DEFINITIONS and name not in COMPOUND_NAMES:
+        known = ", ".join((*SERVICE_NAMES, *COMPOUND_NAMES))
+        raise ConfigError(f"{path}.name: unknown service {name!r}; known: {known}")
     return ServiceConfig(name, _num(tbl, "contract_kw", path, 0.0, positive=True, hi=1e6))
 
 

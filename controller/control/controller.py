@@ -1,0 +1,117 @@
+"""Controller: one control tick turns a frequency into per-EVSE targets and the rows to send.
+
+Pure numpy: no I/O, no asyncio, no clock reads (`now_s` is an argument). One vectorised pass over
+the fleet per tick, no per-row Python loop.
+
+Per tick:
+1. request = Σ contracts at `freq_hz` (services.request_w). When `freq_hz` is None (meter stale
+   or invalid, SPEC §3.3) no request can be computed: the response ramps linearly from its last
+   good value to 0 (baseline) over `fallback_ramp_s`, never jumping and never driven by bad data.
+2. eligible = online & tx_active; targets = split_proportional(response, ...).
+3. send_rows = eligible rows never sent, moved ≥ min_step_w from the last offered setpoint, or
+   last sent ≥ refresh_s ago (profiles expire by themselves; the refresh keeps them alive).
+The caller offers those setpoints and then calls `fleet.mark_sent(rows, target[rows], now_s)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from controller.control.dispatch import split_with_headroom
+from controller.control.services import ContractedService, request_w
+
+if TYPE_CHECKING:
+    from controller.control.fleet import FleetState
+    from controller.settings import ControlConfig
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class ControlParams:
+    """Tuning of the control loop; fields and defaults mirror settings.ControlConfig."""
+
+    tick_period_s: float = 0.1  # issue 2: a tick every 100 ms
+    min_step_w: float = 100.0  # smaller moves are not worth an OCPP call
+    refresh_s: float = 10.0  # a third of the 30 s profile validity: two retries before lapse
+    fallback_ramp_s: float = 2.0  # response decays to baseline over this when the meter is bad
+
+    @classmethod
+    def from_config(cls, cfg: ControlConfig) -> ControlParams:
+        """Build from the validated daemon config."""
+        return cls(tick_period_s=cfg.tick_period_s, min_step_w=cfg.min_step_w,
+                   refresh_s=cfg.refresh_s, fallback_ramp_s=cfg.fallback_ramp_s)
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    """Outcome of one tick (all powers in W, + = import)."""
+
+    # What the contracts ask for. In fallback no valid frequency exists, so it equals the
+    # ramping response_w (kept finite for telemetry; `fallback` says which it is).
+    request_w: float
+    response_w: float  # what the fleet is asked to deliver relative to baseline
+    target_w: FloatArray  # per row
+    send_rows: IntArray  # rows whose target must be offered now
+    fallback: bool  # meter bad: response ramping to baseline
+    # Part of response_w the eligible rows cannot deliver, signed like response_w (0 if none):
+    # deliverable = response_w - shortfall_w.
+    shortfall_w: float
+    available_down_w: float  # headroom magnitudes (>= 0) of the eligible rows below baseline
+    available_up_w: float  # ... and above
+
+    @property
+    def available_w(self) -> tuple[float, float]:
+        """(down_w, up_w) headroom magnitudes of the eligible rows."""
+        return self.available_down_w, self.available_up_w
+
+
+class Controller:
+    """Stateful only in the fallback ramp; everything else comes from FleetState."""
+
+    def __init__(self, contracts: Sequence[ContractedService], params: ControlParams) -> None:
+        self.contracts = tuple(contracts)
+        self.params = params
+        self._last_response_w = 0.0
+        self._fallback_from: tuple[float, float] | None = None  # (start now_s, response then)
+
+    def _response(self, now_s: float, freq_hz: float | None) -> tuple[float, float, bool]:
+        """(request_w, response_w, fallback)."""
+        if freq_hz is not None and math.isfinite(freq_hz):
+            self._fallback_from = None
+            req = request_w(self.contracts, float(freq_hz))
+            return req, req, False
+        if self._fallback_from is None:
+            self._fallback_from = (now_s, self._last_response_w)
+        start_s, start_w = self._fallback_from
+        ramp_s = self.params.fallback_ramp_s
+        left = 0.0 if ramp_s <= 0 else max(0.0, 1.0 - (now_s - start_s) / ramp_s)
+        resp = start_w * min(left, 1.0)
+        return resp, resp, True
+
+    def tick(self, fleet: FleetState, now_s: float, freq_hz: float | None) -> TickResult:
+        """Compute targets and the rows to send at `now_s` for `freq_hz` (None: meter bad)."""
+        req, resp, fallback = self._response(now_s, freq_hz)
+        self._last_response_w = resp
+        eligible = fleet.online & fleet.tx_active
+        split = split_with_headroom(resp, fleet.baseline_w, fleet.max_charge_w,
+                                    fleet.max_discharge_w, fleet.can_discharge, eligible)
+        target = split.target_w
+        last = fleet.setpoint_w
+        sent_at = fleet.sent_at_s
+        p = self.params
+        with np.errstate(invalid="ignore"):
+            due = (np.isnan(last) | np.isnan(sent_at)
+                   | (np.abs(target - last) >= p.min_step_w)
+                   | (now_s - sent_at >= p.refresh_s))
+        send_rows: IntArray = np.flatnonzero(eligible & due)
+        shortfall = min(0.0, resp + split.down_w) if resp < 0 else max(0.0, resp - split.up_w)
+        return TickResult(req, resp, target, send_rows, fallback, shortfall,
+                          split.down_w, split.up_w)

@@ -1,0 +1,208 @@
+"""Tests for controller/control/controller.py, table-driven over ticks with a fake clock.
+
+Each table is a list of Steps (OpenEMS TestCase style): input (now_s, freq_hz) -> expected
+output. The harness plays the caller: after every tick it marks the sent rows as offered.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from controller.control.controller import Controller, ControlParams
+from controller.control.fleet import FleetState
+from controller.control.services import contracts_from
+from controller.settings import ControlConfig
+
+KW = 1000.0
+
+
+@dataclass(frozen=True)
+class Step:
+    now_s: float
+    freq_hz: float | None
+    target_kw: tuple[float, ...] | None = None  # expected per row
+    send: tuple[int, ...] | None = None  # expected send_rows
+    response_kw: float | None = None
+    fallback: bool = False
+
+
+def make_fleet(*rows: tuple[bool, bool, bool]) -> FleetState:
+    """Rows of (can_discharge, online, tx_active), all 10 kW EVSEs at 0 W baseline."""
+    fleet = FleetState(capacity=2)
+    for i, (can, online, tx) in enumerate(rows):
+        r = fleet.row(f"CP{i:03d}", 1, max_power_w=10 * KW, can_discharge=can)
+        fleet.online[r] = online
+        fleet.tx_active[r] = tx
+    return fleet
+
+
+def run(ctl: Controller, fleet: FleetState, steps: list[Step]) -> None:
+    for i, step in enumerate(steps):
+        res = ctl.tick(fleet, step.now_s, step.freq_hz)
+        where = f"step {i} at {step.now_s} s"
+        assert res.fallback is step.fallback, where
+        if step.target_kw is not None:
+            assert res.target_w / KW == pytest.approx(step.target_kw, abs=1e-6), where
+        if step.send is not None:
+            assert res.send_rows.tolist() == list(step.send), where
+        if step.response_kw is not None:
+            assert res.response_w / KW == pytest.approx(step.response_kw, abs=1e-6), where
+        fleet.mark_sent(res.send_rows, res.target_w[res.send_rows], step.now_s)
+
+
+def three_rows() -> FleetState:
+    return make_fleet((True, True, True), (True, True, True), (False, True, True))
+
+
+def dc_l(kw: float = 20.0, **params: float) -> Controller:
+    return Controller(contracts_from([("DC-L", kw)]), ControlParams(**params))
+
+
+def test_dc_low_dip_sends_negative_targets_to_discharging_rows() -> None:
+    run(dc_l(), three_rows(), [
+        Step(0.0, 50.0, target_kw=(0, 0, 0), send=(0, 1, 2), response_kw=0),  # first offer
+        Step(0.1, 50.0, target_kw=(0, 0, 0), send=()),
+        Step(0.2, 49.5, target_kw=(-10, -10, 0), send=(0, 1), response_kw=-20),
+        Step(0.3, 49.8, target_kw=(-0.5, -0.5, 0), send=(0, 1), response_kw=-1),
+        Step(0.4, 50.2, target_kw=(0, 0, 0), send=(0, 1), response_kw=0),  # DC-L ignores highs
+    ])
+
+
+def test_moves_smaller_than_min_step_are_not_sent() -> None:
+    run(dc_l(min_step_w=100.0), three_rows(), [
+        Step(0.0, 49.8, target_kw=(-0.5, -0.5, 0), send=(0, 1, 2)),
+        Step(0.1, 49.81, send=()),  # -473 W per row: 27 W from the last offer
+        Step(0.2, 49.805, send=()),  # still within 100 W of -500 W
+        Step(0.3, 49.79, send=(0, 1)),  # -817 W per row: 317 W moved
+    ])
+
+
+def test_unchanged_setpoints_are_resent_every_refresh_period() -> None:
+    run(dc_l(refresh_s=10.0), three_rows(), [
+        Step(0.0, 49.5, send=(0, 1, 2)),
+        Step(5.0, 49.5, send=()),
+        Step(9.9, 49.5, send=()),
+        Step(10.0, 49.5, send=(0, 1, 2)),
+        Step(19.9, 49.5, send=()),
+        Step(20.0, 49.5, send=(0, 1, 2)),
+    ])
+
+
+def test_bad_meter_ramps_response_linearly_to_baseline_over_fallback_ramp() -> None:
+    run(dc_l(fallback_ramp_s=2.0, min_step_w=0.0), three_rows(), [
+        Step(0.0, 49.5, response_kw=-20, target_kw=(-10, -10, 0)),
+        Step(1.0, None, response_kw=-20, target_kw=(-10, -10, 0), fallback=True),
+        Step(1.5, None, response_kw=-15, target_kw=(-7.5, -7.5, 0), fallback=True),
+        Step(2.0, None, response_kw=-10, fallback=True),
+        Step(2.5, None, response_kw=-5, fallback=True),
+        Step(3.0, None, response_kw=0, target_kw=(0, 0, 0), fallback=True),
+        Step(9.0, None, response_kw=0, fallback=True),
+        Step(9.1, 49.8, response_kw=-1, fallback=False),  # good data again
+    ])
+
+
+def test_fallback_restarts_from_current_response_after_brief_recovery() -> None:
+    run(dc_l(fallback_ramp_s=2.0), three_rows(), [
+        Step(0.0, 49.5, response_kw=-20),
+        Step(1.0, None, response_kw=-20, fallback=True),
+        Step(2.0, None, response_kw=-10, fallback=True),
+        Step(2.1, 49.65, response_kw=-10.5),  # DC-L 52.5 % of 20 kW
+        Step(2.2, None, response_kw=-10.5, fallback=True),
+        Step(3.2, None, response_kw=-5.25, fallback=True),
+    ])
+
+
+def test_zero_fallback_ramp_drops_to_baseline_at_once() -> None:
+    run(dc_l(fallback_ramp_s=0.0), three_rows(), [
+        Step(0.0, 49.5, response_kw=-20),
+        Step(0.1, None, response_kw=0, target_kw=(0, 0, 0), fallback=True),
+    ])
+
+
+def test_non_finite_frequency_is_treated_as_bad_meter() -> None:
+    ctl = dc_l()
+    res = ctl.tick(three_rows(), 0.0, math.nan)
+    assert res.fallback
+    assert res.request_w == res.response_w == 0.0
+
+
+def test_offline_or_idle_rows_are_never_sent_and_keep_baseline() -> None:
+    fleet = make_fleet((True, True, True), (True, False, True), (True, True, False))
+    fleet.baseline_w[:] = [0.0, 2 * KW, 3 * KW]
+    run(dc_l(), fleet, [
+        Step(0.0, 49.5, target_kw=(-10, 2, 3), send=(0,)),
+        Step(20.0, 49.5, target_kw=(-10, 2, 3), send=(0,)),  # refresh, still only row 0
+    ])
+
+
+def test_shortfall_and_available_headroom_are_reported() -> None:
+    fleet = make_fleet((True, True, True), (True, False, True), (False, True, True))
+    fleet.baseline_w[:] = [1 * KW, 0.0, 4 * KW]
+    res = dc_l(kw=30.0).tick(fleet, 0.0, 49.5)
+    # eligible: row 0 (1 kW -> -10 kW: 11 kW down, 9 up), row 2 (4 kW -> 0: 4 down, 6 up)
+    assert res.available_w == pytest.approx((15 * KW, 15 * KW))
+    assert (res.available_down_w, res.available_up_w) == res.available_w
+    assert res.request_w == pytest.approx(-30 * KW)
+    assert res.shortfall_w == pytest.approx(-15 * KW)  # signed like the request
+    assert res.request_w - res.shortfall_w == pytest.approx(-15 * KW)  # deliverable
+    assert res.target_w / KW == pytest.approx([-10, 0, 0])  # row 1 offline keeps its 0 W
+
+
+@pytest.mark.parametrize(("freq_hz", "shortfall_kw"), [
+    (50.0, 0.0),  # nothing asked
+    (49.8, 0.0),  # -1 kW fits
+    (50.5, 10.0),  # DC-H 30 kW asked, 20 kW of charge headroom
+])
+def test_shortfall_is_zero_when_deliverable_and_signed_otherwise(freq_hz: float,
+                                                                 shortfall_kw: float) -> None:
+    ctl = Controller(contracts_from([("DC", 30.0)]), ControlParams())
+    res = ctl.tick(two_rows_and_one_offline(), 0.0, freq_hz)
+    assert res.shortfall_w / KW == pytest.approx(shortfall_kw)
+
+
+def two_rows_and_one_offline() -> FleetState:
+    return make_fleet((True, True, True), (True, True, True), (False, False, True))
+
+
+def test_params_mirror_control_config() -> None:
+    cfg = ControlConfig(tick_period_s=0.05, min_step_w=50.0, refresh_s=5.0, fallback_ramp_s=1.5)
+    assert ControlParams.from_config(cfg) == ControlParams(0.05, 50.0, 5.0, 1.5)
+    assert ControlParams.from_config(ControlConfig()) == ControlParams()
+
+
+def test_send_rows_are_integer_indices() -> None:
+    res = dc_l().tick(three_rows(), 0.0, 50.0)
+    assert res.send_rows.dtype.kind == "i"
+
+
+@given(st.lists(st.tuples(st.floats(0.001, 1.0), st.one_of(st.none(), st.floats(44, 56))),
+                min_size=1, max_size=40),
+       st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans(),
+                          st.floats(-10_000, 10_000)), min_size=1, max_size=8))
+def test_any_tick_sequence_gives_finite_targets_within_limits_and_no_jump_on_bad_data(
+        steps: list[tuple[float, float | None]],
+        rows: list[tuple[bool, bool, bool, float]]) -> None:
+    fleet = make_fleet(*[(c, o, t) for c, o, t, _ in rows])
+    fleet.baseline_w[:] = [b for *_, b in rows]
+    ctl = Controller(contracts_from([("FCR", 20.0), ("DC", 30.0)]),
+                     ControlParams(fallback_ramp_s=2.0))
+    now, prev = 0.0, 0.0
+    for dt, freq in steps:
+        now += dt
+        res = ctl.tick(fleet, now, freq)
+        elig = fleet.online & fleet.tx_active
+        floor = np.where(fleet.can_discharge, -fleet.max_discharge_w, 0.0)
+        assert np.all(np.isfinite(res.target_w))
+        assert np.all(res.target_w[elig] >= floor[elig] - 1e-6)
+        assert np.all(res.target_w[elig] <= fleet.max_charge_w[elig] + 1e-6)
+        assert set(res.send_rows.tolist()) <= set(np.flatnonzero(elig).tolist())
+        if freq is None:
+            assert abs(res.response_w) <= abs(prev) + 1e-9  # decays, never grows
+        prev = res.response_w
+        fleet.mark_sent(res.send_rows, res.target_w[res.send_rows], now)
