@@ -200,12 +200,11 @@ def _station(raw: Any, path: str, profile: int) -> StationConfig:
     if len(sid) > 48 or not all(ch.isalnum() or ch in "-_.:*+|@" for ch in sid):
         raise ConfigError(f"{path}.id: {sid!r} is not a valid OCPP identity (<=48 chars, no '/')")
     password = _str(tbl, "password", path, None)
-    if profile in (1, 2):
-        # OCPP 2.0.1 Part 2 A00.FR.205: BasicAuthPassword is 16..40 characters.
-        if password is None or not 16 <= len(password) <= 40:
-            raise ConfigError(
-                f"{path}.password: security profile {profile} needs a 16-40 character password"
-            )
+    # OCPP 2.0.1 Part 2 A00.FR.205: BasicAuthPassword is 16..40 characters.
+    if profile in (1, 2) and (password is None or not 16 <= len(password) <= 40):
+        raise ConfigError(
+            f"{path}.password: security profile {profile} needs a 16-40 character password"
+        )
     vehicle = _str(tbl, "vehicle", path, None)
     if vehicle is not None:
         try:
@@ -280,7 +279,8 @@ def _ocpp(raw: Any) -> OcppConfig:
         raise ConfigError("ocpp.station: at least one [[ocpp.station]] is required")
     tls = _tls(tbl["tls"], "ocpp.tls") if "tls" in tbl else None
     if profile >= 2 and tls is None:
-        raise ConfigError(f"ocpp.tls: security profile {profile} needs [ocpp.tls] cert_file/key_file")
+        raise ConfigError(
+            f"ocpp.tls: security profile {profile} needs [ocpp.tls] cert_file and key_file")
     if profile == 3 and (tls is None or tls.ca_file is None):
         raise ConfigError("ocpp.tls.ca_file: security profile 3 (mTLS) needs the client CA file")
     return OcppConfig(
@@ -316,7 +316,7 @@ def _meter(raw: Any) -> MeterConfig:
     _reject_unknown(tbl, {"protocol", "host", "port", "stale_after_s", "f_min_hz", "f_max_hz"},
                     path)
     d = MeterConfig()
-    cfg = MeterConfig(
+    return MeterConfig(
         protocol=_choice(tbl, "protocol", path, d.protocol, ("udp", "tcp")),  # type: ignore[arg-type]
         host=_str(tbl, "host", path, d.host) or d.host,
         port=_int(tbl, "port", path, d.port, lo=0, hi=65535),
@@ -324,7 +324,6 @@ def _meter(raw: Any) -> MeterConfig:
         f_min_hz=_num(tbl, "f_min_hz", path, d.f_min_hz, lo=40, hi=50),
         f_max_hz=_num(tbl, "f_max_hz", path, d.f_max_hz, lo=50, hi=70),
     )
-    return cfg
 
 
 def _mqtt(raw: Any) -> MqttConfig:

@@ -5,7 +5,7 @@ and the performance-log report, so every consumer scores delivery the same way.
 
 The tube: with E(t) = Pc·curve(f(t)) the expected response and T_full the service's
 full-delivery time, the delivered response D(t) (measured fleet power minus baseline) is
-compliant at t when  min E(s) − tol ≤ D(t) ≤ max E(s) + tol  over s ∈ [t − T_full, t],
+compliant at t when  min E(s) - tol <= D(t) <= max E(s) + tol  over s in [t - T_full, t],
 tol = 3 % of Pc.
 """
 

@@ -49,7 +49,8 @@ class VehicleModel:
         return self.ramp_down_kw_s * 1000.0
 
 
-def _model(name: str, t_a: float, t_b: float, t_c: float, t_d: float, up: float, down: float,
+def _model(name: str, t_a: float,  # noqa: PLR0917 - one Table 11 row, in column order
+           t_b: float, t_c: float, t_d: float, up: float, down: float,
            kwh: float) -> VehicleModel:
     return VehicleModel(name, t_a, t_b, t_c, t_d, up, down, kwh, t_zero_cross_s=t_a)
 

@@ -1,0 +1,80 @@
+"""Issue 2, 9b: a station built on mobilityhouse `ocpp.v201.ChargePoint` (a third-party client).
+
+The library validates every incoming CALL against the OCPP 2.0.1 JSON schemas before our
+handler runs, so a profile that reaches the handler is schema-valid by an independent judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201 import enums as e
+from websockets.asyncio.client import connect
+
+from .conftest import PASSWORD, MeterFeed, daemon_doc, eventually
+
+
+class ThirdPartyStation(ChargePoint):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits_w: list[float] = []
+        self.profiles: list[dict[str, Any]] = []
+
+    @on(e.Action.set_charging_profile)  # type: ignore[misc]
+    def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any],
+                                **_: Any) -> Any:
+        self.profiles.append(charging_profile)
+        schedule = charging_profile["charging_schedule"][0]
+        self.limits_w.append(schedule["charging_schedule_period"][0]["limit"])
+        return call_result.SetChargingProfile(status=e.ChargingProfileStatusEnumType.accepted)
+
+
+async def test_mobilityhouse_station_boots_and_its_limit_follows_frequency(start_daemon):
+    daemon = await start_daemon(daemon_doc(1, contract_kw=10.0, id_format="TP{:02d}"))
+    meter = MeterFeed(daemon.meter.port)
+    auth = base64.b64encode(f"TP01:{PASSWORD}".encode()).decode()
+    async with connect(f"ws://127.0.0.1:{daemon.server.port}/TP01", subprotocols=["ocpp2.0.1"],
+                       additional_headers={"Authorization": f"Basic {auth}"}) as ws:
+        cp = ThirdPartyStation("TP01", ws)
+        runner = asyncio.create_task(cp.start())
+        try:
+            boot = await cp.call(call.BootNotification(
+                charging_station={"model": "ThirdParty", "vendor_name": "mobilityhouse"},
+                reason=e.BootReasonEnumType.power_up))
+            assert boot.status == e.RegistrationStatusEnumType.accepted
+            now = datetime.now(UTC).isoformat()
+            await cp.call(call.TransactionEvent(
+                event_type=e.TransactionEventEnumType.started, timestamp=now,
+                trigger_reason=e.TriggerReasonEnumType.cable_plugged_in, seq_no=0,
+                transaction_info={"transaction_id": "tx-tp01",
+                                  "charging_state": e.ChargingStateEnumType.ev_connected},
+                evse={"id": 1, "connector_id": 1}))
+
+            meter.start()  # 50 Hz: the baseline (0 W) profile arrives
+            await eventually(lambda: bool(cp.limits_w), what="a first profile")
+            assert cp.limits_w[-1] == 0.0
+            profile = cp.profiles[-1]
+            assert profile["charging_profile_purpose"] == "TxProfile"
+            assert profile["transaction_id"] == "tx-tp01"
+            assert profile["charging_schedule"][0]["charging_rate_unit"] == "W"
+            assert "valid_to" in profile  # lapses by itself (SPEC §2.4)
+
+            meter.f_hz = 49.5  # DC-L saturated: -10 kW
+            await eventually(lambda: cp.limits_w[-1] == -10_000.0, what="full export limit")
+            meter.f_hz = 49.75  # between knee and saturation: 5 % + 95 % * (0.05/0.3)
+            expected = -10_000.0 * (0.05 + 0.95 * (0.25 - 0.2) / 0.3)
+            await eventually(lambda: abs(cp.limits_w[-1] - expected) < 0.1,
+                             what=f"limit {expected:.1f} W")
+            meter.f_hz = 50.0
+            await eventually(lambda: cp.limits_w[-1] == 0.0, what="back to baseline")
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+            await meter.close()
