@@ -24,7 +24,7 @@ from controller.adapters.broker import Mosquitto
 from controller.adapters.mqtt import ConsoleTelemetry, MqttTelemetry, Telemetry, broker_reachable
 from controller.app import Daemon
 from controller.control.controller import TickResult
-from controller.control.metrics import Compliance, score
+from controller.control.metrics import Compliance, score, tube
 from controller.control.services import ServiceError, contracts_from
 from controller.settings import ConfigError, MqttConfig, parse_settings
 
@@ -204,7 +204,7 @@ async def run_demo(opts: DemoOptions, out: TextIO = sys.stdout) -> int:
     (opts.out_dir / "run.json").write_text(json.dumps(
         {"summary": summary, "record": asdict(rec)}, default=float, indent=1))
     plot = opts.out_dir / "demo.png"
-    write_plot(rec, opts, plot)
+    write_plot(rec, opts, full_s, plot)
     print(f"  wrote {plot} and {opts.out_dir / 'run.json'}", file=out)
     return 0
 
@@ -264,8 +264,8 @@ def format_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_plot(rec: Recorder, opts: DemoOptions, path: Path) -> None:
-    """Frequency, requested and delivered power over the run (PNG)."""
+def write_plot(rec: Recorder, opts: DemoOptions, full_delivery_s: float, path: Path) -> None:
+    """Frequency, requested and delivered power and the compliance tube over the run (PNG)."""
     import matplotlib as mpl  # noqa: PLC0415
 
     mpl.use("Agg")
@@ -281,6 +281,9 @@ def write_plot(rec: Recorder, opts: DemoOptions, path: Path) -> None:
     ax_f.axhline(50.0, color="grey", lw=0.5)
     ax_f.set_ylabel("frequency (Hz)")
     ax_f.set_title(f"v2ghub demo: {opts.service} {opts.contract_kw:g} kW, event {opts.event}")
+    lo_w, hi_w = tube(t, np.asarray(rec.requested_w), opts.contract_kw * 1e3, full_delivery_s)
+    ax_p.fill_between(t, lo_w / 1e3, hi_w / 1e3, color="tab:orange", alpha=0.15, lw=0,
+                      label=f"compliance tube (T_full {full_delivery_s:g} s, tol 3 % Pc)")
     ax_p.plot(t, req, label="requested response", color="tab:orange")
     ax_p.plot(t, site - base, label="delivered (site power - baseline)", color="tab:green")
     ax_p.axhline(0.0, color="grey", lw=0.5)
