@@ -47,6 +47,8 @@ class DemoOptions:
     fleet: Path | None = None
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
+    hold_s: float | None = None  # how long the event holds its extreme (None: event default)
+    tail_s: float = TAIL_S
 
 
 @dataclass
@@ -126,8 +128,8 @@ async def _progress(rec: Recorder, out: TextIO) -> None:
 
 
 async def _play_event(  # noqa: PLR0917 - the demo's pieces, built by run_demo
-        daemon: Daemon, spec: FleetSpec, fleet_path: Path, trace: Trace,
-                      rec: Recorder, out: TextIO) -> None:
+        daemon: Daemon, spec: FleetSpec, fleet_path: Path, trace: Trace, tail_s: float,
+        rec: Recorder, out: TextIO) -> None:
     """Start the simulated fleet, wait for every transaction, then stream the event."""
     from sim_chargers.fleet import SimFleet  # noqa: PLC0415
     from sim_chargers.settings import CsmsConfig, SimSettings, SiteMeterConfig  # noqa: PLC0415
@@ -150,7 +152,7 @@ async def _play_event(  # noqa: PLR0917 - the demo's pieces, built by run_demo
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(meter.run(), name="site-meter"),
                      tg.create_task(_progress(rec, out), name="progress")]
-            await asyncio.sleep(trace.duration_s + TAIL_S)
+            await asyncio.sleep(trace.duration_s + tail_s)
             for t in tasks:
                 t.cancel()
     finally:
@@ -170,7 +172,7 @@ async def run_demo(opts: DemoOptions, out: TextIO = sys.stdout) -> int:
     fleet_path = opts.fleet or DEFAULT_FLEET
     try:
         spec = load_fleet(fleet_path)
-        trace = builtin_event(opts.event)
+        trace = builtin_event(opts.event, hold_s=opts.hold_s)
         contracts = contracts_from([(opts.service, opts.contract_kw)])
     except (FleetFileError, TraceError, ServiceError, OSError) as exc:
         raise ConfigError(str(exc)) from None
@@ -189,7 +191,7 @@ async def run_demo(opts: DemoOptions, out: TextIO = sys.stdout) -> int:
     daemon_task = asyncio.create_task(daemon.run(), name="daemon")
     try:
         await asyncio.wait_for(daemon.ready.wait(), 10)
-        await _play_event(daemon, spec, fleet_path, trace, rec, out)
+        await _play_event(daemon, spec, fleet_path, trace, opts.tail_s, rec, out)
     finally:
         daemon_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
