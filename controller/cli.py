@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -18,6 +20,9 @@ from typing import Any
 
 from controller import __version__
 from controller.settings import ConfigError, load_settings
+
+# Offline tools, each exposing add_subparser(subparsers); imported when the parser is built.
+TOOLS = ("controller.tools.trace",)
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
@@ -141,12 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--mqtt-host", default="127.0.0.1", help="broker to try first")
     demo.add_argument("--mqtt-port", type=int, default=1883, help="broker port to try first")
     demo.set_defaults(func=_cmd_demo)
+
+    for tool in TOOLS:  # offline tools register their own sub-commands
+        importlib.import_module(tool).add_subparser(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    rc: int = args.func(args)
+    try:
+        rc: int = args.func(args)
+    except BrokenPipeError:  # `v2ghub trace --list | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return rc
 
 
