@@ -6,8 +6,9 @@ moves events into FleetState, ticks the Controller, hands setpoints to the OCPP 
 copies state to telemetry.
 
 Tasks (named, in start order): ocpp server, meter input, telemetry, control loop, telemetry
-snapshots, watchdog. Shutdown is the reverse: stop ticking, close the meter, close OCPP
-connections (profiles lapse by themselves on the chargers), publish offline status, stop MQTT.
+snapshots, watchdog, station state file writer (only with `ocpp.state_file`). Shutdown is the
+reverse: stop ticking, close the meter, close OCPP connections (profiles lapse by themselves on
+the chargers), publish offline status, stop MQTT, write a pending station state file.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from controller.adapters.meter import MeterEndpoint, open_meter
 from controller.adapters.mqtt import MqttTelemetry, Telemetry
 from controller.adapters.ocpp_server import OcppServer
+from controller.adapters.statefile import AcceptedStationsFile
 from controller.adapters.systemd import SystemdNotifier, watchdog_period_s
 from controller.control.controller import Controller, ControlParams, TickResult
 from controller.control.fleet import FleetState
@@ -87,11 +89,16 @@ class Daemon:
         self.telemetry: Telemetry = telemetry or MqttTelemetry(settings.mqtt, settings.mqtt_prefix)
         self._stations = {s.id: s for s in settings.ocpp.stations}
         o = settings.ocpp
+        # Stations accepted before a restart stay in service without booting again (the file
+        # is read once here; writes happen in the state-file task, never on the tick).
+        self.state_file = AcceptedStationsFile(o.state_file, wall=wall) if o.state_file else None
         self.server = OcppServer(
             o,
             SessionParams(call_timeout_s=o.call_timeout_s, profile_validity_s=o.profile_validity_s,
                           heartbeat_interval_s=o.heartbeat_interval_s),
-            on_event=self._on_event, clock=clock, wall=wall)
+            on_event=self._on_event, clock=clock, wall=wall,
+            accepted=self.state_file.load() if self.state_file else (),
+            on_accepted=self.state_file.request_save if self.state_file else None)
         self.meter: MeterEndpoint | None = None
         self.last_sample: MeterSample | None = None
         self.last_result: TickResult | None = None
@@ -148,9 +155,13 @@ class Daemon:
                     f.max_charge_w[i] = min(rated_w, event.max_charge_w)
                 if event.max_discharge_w is not None and f.can_discharge[i]:
                     f.max_discharge_w[i] = min(rated_w, event.max_discharge_w)
+            case ev.TriggerResult():
+                level = logging.INFO if event.status == "Accepted" else logging.WARNING
+                log.log(level, "station %s answered %s to TriggerMessage %s", station_id,
+                        event.status, event.requested_message)
             case ev.CallFailed():
                 log.warning("station %s: %s failed: %s", station_id, event.action, event.reason)
-                if event.evse_id is not None:
+                if event.evse_id is not None and event.action == "SetChargingProfile":
                     i = self._row(station_id, event.evse_id)
                     f.setpoint_w[i] = np.nan  # not delivered: offer again next tick
             case ev.SetpointResult() if not event.accepted:
@@ -329,6 +340,8 @@ class Daemon:
                     tg.create_task(self.telemetry.run(), name="telemetry")
                     tg.create_task(self._control_loop(), name="control-loop")
                     tg.create_task(self._telemetry_loop(), name="telemetry-snapshots")
+                    if self.state_file is not None:
+                        tg.create_task(self.state_file.run(), name="station-state-file")
                     self._notifier.ready(
                         f"OCPP on :{self.server.port}, meter on :{self.meter.port}")
                     self.ready.set()

@@ -62,6 +62,9 @@ class OcppConfig:
     profile_validity_s: float = 30.0
     heartbeat_interval_s: int = 60
     ping_interval_s: float = 20.0  # websocket keepalive; a dead TCP peer is detected in ~2x this
+    # JSON file remembering which stations this CSMS accepted, so they stay in service across a
+    # daemon restart (stations boot only after their own reboot). None: not remembered.
+    state_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +256,7 @@ def _ocpp(raw: Any) -> OcppConfig:
     tbl = _table(raw, path)
     allowed = {"host", "port", "security_profile", "station", "station_group", "tls",
                "max_frame_bytes", "compression", "call_timeout_s", "profile_validity_s",
-               "heartbeat_interval_s", "ping_interval_s"}
+               "heartbeat_interval_s", "ping_interval_s", "state_file"}
     _reject_unknown(tbl, allowed, path)
     d = OcppConfig()
     profile = _int(tbl, "security_profile", path, d.security_profile, lo=0, hi=3)
@@ -283,6 +286,9 @@ def _ocpp(raw: Any) -> OcppConfig:
             f"ocpp.tls: security profile {profile} needs [ocpp.tls] cert_file and key_file")
     if profile == 3 and (tls is None or tls.ca_file is None):
         raise ConfigError("ocpp.tls.ca_file: security profile 3 (mTLS) needs the client CA file")
+    state_file = _str(tbl, "state_file", path, None)
+    if state_file is not None and (not state_file.strip() or state_file.endswith("/")):
+        raise ConfigError(f"ocpp.state_file: expected a file path, got {state_file!r}")
     return OcppConfig(
         host=host,
         port=_int(tbl, "port", path, d.port, lo=0, hi=65535),
@@ -298,6 +304,7 @@ def _ocpp(raw: Any) -> OcppConfig:
         heartbeat_interval_s=_int(tbl, "heartbeat_interval_s", path, d.heartbeat_interval_s,
                                   lo=1, hi=86_400),
         ping_interval_s=_num(tbl, "ping_interval_s", path, d.ping_interval_s, lo=1, hi=3600),
+        state_file=state_file,
     )
 
 

@@ -8,9 +8,16 @@ a logged reconnect, so it cannot affect another station.
 Sequence per connection: BootNotification (retry after `interval` while Pending/Rejected) ->
 StatusNotification Occupied -> TransactionEvent Started (Updated after a reconnect) ->
 NotifyEVChargingNeeds (once) -> MeterValues every `meter_values_period_s` and Heartbeat every
-boot `interval`. Incoming: SetChargingProfile, ClearChargingProfile, Reset; anything else gets
-CALLERROR NotImplemented. A BootNotification is sent on every (re)connection: a CSMS must accept
-it at any time and it lets a per-connection CSMS session learn the station again.
+boot `interval`. Incoming: SetChargingProfile, ClearChargingProfile, Reset, TriggerMessage;
+anything else gets CALLERROR NotImplemented. A BootNotification is sent on every
+(re)connection: a CSMS must accept it at any time and it lets a per-connection CSMS session
+learn the station again.
+
+TriggerMessage (F06): the TriggerMessageResponse goes out first (F06.FR.04), then the requested
+message. TransactionEvent -> Updated with triggerReason Trigger, evse, chargingState and a
+meterValue with context Trigger (F06.FR.07); StatusNotification needs evse.id and
+evse.connectorId (F06.FR.12); BootNotification is Rejected once booted (F06.FR.17); MeterValues
+and Heartbeat are sent as asked; anything else is NotImplemented.
 """
 
 from __future__ import annotations
@@ -123,6 +130,9 @@ class SimStation:
         self._timer: asyncio.TimerHandle | None = None
         self._boot_ok = False
         self._rng = random.Random(cfg.station_id)  # jitter only, not crypto
+        # Messages a TriggerMessage asked for; sent after its response (F06.FR.04).
+        self._after_reply: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+        self._followups: set[asyncio.Task[None]] = set()
         if self.setpoint_w != 0.0:
             plant.command([row], [self.setpoint_w], clock())
 
@@ -176,9 +186,14 @@ class SimStation:
                 raise ConnectionError(f"CSMS did not accept {SUBPROTOCOL} ({ws.subprotocol})")
             self.connected = True
             self.connections += 1
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._read(ws))
-                tg.create_task(self._drive(ws))
+            self._after_reply.clear()
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._read(ws))
+                    tg.create_task(self._drive(ws))
+            finally:
+                for task in self._followups:
+                    task.cancel()
 
     # -- outgoing ----------------------------------------------------------------------------
     async def _call(self, ws: ClientConnection, action: str,
@@ -203,12 +218,16 @@ class SimStation:
         except (CallFailed, TimeoutError) as exc:
             log.warning("%s: %s failed: %s", self.station_id, action, exc)
 
+    async def _send_followup(self, ws: ClientConnection, action: str,
+                             build: Callable[[], dict[str, Any]]) -> None:
+        try:
+            await self._call(ws, action, build())
+        except (CallFailed, TimeoutError, ConnectionError) as exc:
+            log.warning("%s: triggered %s failed: %s", self.station_id, action, exc)
+
     async def _drive(self, ws: ClientConnection) -> None:
         interval_s = await self._boot(ws)
-        ts = iso_time(self._wall())
-        await self._try_call(ws, "StatusNotification", {
-            "timestamp": ts, "connectorStatus": "Occupied", "evseId": EVSE_ID,
-            "connectorId": CONNECTOR_ID})
+        await self._try_call(ws, "StatusNotification", self._status_payload())
         await self._try_call(ws, "TransactionEvent", self._tx_event())
         if self.cfg.ev_charging_needs and not self._needs_sent:
             await self._try_call(ws, "NotifyEVChargingNeeds", self._needs())
@@ -246,19 +265,21 @@ class SimStation:
             log.info("%s: boot %s, retrying", self.station_id, resp.get("status"))
             await asyncio.sleep(float(interval) if ok else self.cfg.boot_retry_s)  # type: ignore[arg-type]
 
-    def _tx_event(self) -> dict[str, Any]:
+    def _tx_event(self, *, triggered: bool = False) -> dict[str, Any]:
         started = not self._tx_started
+        reason = "CablePluggedIn" if started else "Trigger" if triggered else "MeterValuePeriodic"
         ev: dict[str, Any] = {
             "eventType": "Started" if started else "Updated",
             "timestamp": iso_time(self._wall()),
-            "triggerReason": "CablePluggedIn" if started else "MeterValuePeriodic",
+            "triggerReason": reason,
             "seqNo": self._seq_no,
             "transactionInfo": {"transactionId": self.transaction_id, "chargingState":
                                 "EVConnected" if started or abs(self.power_w) < 1 else "Charging"},
             "evse": {"id": EVSE_ID, "connectorId": CONNECTOR_ID},
         }
         if not started:
-            ev["meterValue"] = self.meter_values_payload()["meterValue"]
+            context = "Trigger" if triggered else "Sample.Periodic"
+            ev["meterValue"] = self.meter_values_payload(context)["meterValue"]
         self._seq_no += 1
         self._tx_started = True
         return ev
@@ -273,13 +294,13 @@ class SimStation:
             "acChargingParameters": {"energyAmount": round(energy), "evMinCurrent": 6,
                                      "evMaxCurrent": amps, "evMaxVoltage": 400}}}
 
-    def meter_values_payload(self) -> dict[str, Any]:
+    def meter_values_payload(self, context: str = "Sample.Periodic") -> dict[str, Any]:
         """MeterValues request: import/export power (W, magnitudes) and SoC (%)."""
         p = self.power_w
 
         def sv(value: float, measurand: str, unit: str) -> dict[str, Any]:
             return {"value": round(value, 1), "measurand": measurand,
-                    "context": "Sample.Periodic", "unitOfMeasure": {"unit": unit}}
+                    "context": context, "unitOfMeasure": {"unit": unit}}
 
         return {"evseId": EVSE_ID, "meterValue": [{
             "timestamp": iso_time(self._wall()), "sampledValue": [
@@ -294,6 +315,11 @@ class SimStation:
                 reply = self.handle_frame(data)
                 if reply is not None:
                     await ws.send(reply, text=True)
+                for action, build in self._after_reply:  # F06.FR.04: after the response
+                    task = asyncio.create_task(self._send_followup(ws, action, build))
+                    self._followups.add(task)
+                    task.add_done_callback(self._followups.discard)
+                self._after_reply.clear()
         finally:
             if self._pending is not None and not self._pending[1].done():
                 self._pending[1].set_exception(ConnectionError("connection lost"))
@@ -375,6 +401,40 @@ class SimStation:
                  payload.get("type"))
         return {"status": "Accepted"}
 
+    def _trigger(self, payload: dict[str, Any], recv_s: float) -> dict[str, Any]:
+        """TriggerMessage (F06): say whether the requested message will follow, queue it."""
+        requested = payload["requestedMessage"]
+        evse = payload.get("evse")
+        ours = evse is None or evse["id"] == EVSE_ID
+        build: Callable[[], dict[str, Any]]
+        if requested == "TransactionEvent":
+            # F06.FR.07: Updated, triggerReason Trigger; only for an ongoing transaction that
+            # has been reported Started (otherwise the drive loop still has to send that).
+            if not ours or self.transaction_id is None or not self._tx_started:
+                return _rejected("TxNotFound")
+            build = functools.partial(self._tx_event, triggered=True)
+        elif requested == "StatusNotification":
+            # F06.FR.12: the connector must be named
+            if evse is None or not ours or evse.get("connectorId") != CONNECTOR_ID:
+                return _rejected("UnknownConnectorId")
+            build = self._status_payload
+        elif requested == "MeterValues":
+            if not ours:
+                return _rejected("UnknownEvse")
+            build = functools.partial(self.meter_values_payload, "Trigger")
+        elif requested == "Heartbeat":
+            build = dict
+        elif requested == "BootNotification" and self.booted:
+            return _rejected("NotEnabled")  # F06.FR.17: the last boot was Accepted
+        else:
+            return {"status": "NotImplemented"}
+        self._after_reply.append((requested, build))
+        return {"status": "Accepted"}
+
+    def _status_payload(self) -> dict[str, Any]:
+        return {"timestamp": iso_time(self._wall()), "connectorStatus": "Occupied",
+                "evseId": EVSE_ID, "connectorId": CONNECTOR_ID}
+
     # -- profile -> plant --------------------------------------------------------------------
     def _apply(self, now_s: float) -> None:
         """Command the plant with the limit in force (baseline if none); re-arm the timer."""
@@ -414,11 +474,16 @@ def _error(uid: str, code: str, description: str) -> bytes:
     return orjson.dumps([_ERROR, uid, code, description, {}])
 
 
+def _rejected(reason_code: str) -> dict[str, Any]:
+    return {"status": "Rejected", "statusInfo": {"reasonCode": reason_code}}
+
+
 _Handler = Callable[[SimStation, dict[str, Any], float], dict[str, Any]]
 _HANDLERS: dict[str, _Handler] = {
     "SetChargingProfile": SimStation._set_profile,
     "ClearChargingProfile": SimStation._clear_profile,
     "Reset": SimStation._reset,
+    "TriggerMessage": SimStation._trigger,
 }
 
 

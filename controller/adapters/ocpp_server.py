@@ -8,6 +8,11 @@ controller.ocpp.session. Security profiles (OCPP 2.0.1 Part 2 §A00): 0 none (lo
 A second connection for a station id replaces the first: the old one is closed with 1000
 ("replaced by a new connection"), its outstanding call fails at once, and the session (boot and
 transaction state, pending setpoints) carries over to the new connection.
+
+Acceptances survive a CSMS restart through the caller: `accepted` names the stations accepted
+before (their sessions start booted and ask to re-report, see session.py), and `on_accepted`
+receives the whole set each time a new station is accepted, for the caller to persist (off the
+connection task: this adapter does no file I/O).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import hmac
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -30,7 +35,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
-from controller.ocpp.events import Event, StationLost
+from controller.ocpp.events import Event, StationBooted, StationLost
 from controller.ocpp.schemas import default_validators
 from controller.ocpp.session import SessionParams, StationSession
 from controller.settings import OcppConfig, StationConfig
@@ -42,6 +47,7 @@ REPLACED_CLOSE_CODE = 1000  # normal closure: the station itself opened a newer 
 _REALM = 'Basic realm="v2ghub", charset="UTF-8"'
 
 EventSink = Callable[[str, Event], None]
+AcceptedSink = Callable[[frozenset[str]], None]
 
 
 @dataclass(eq=False)
@@ -60,16 +66,22 @@ class OcppServer:
 
     def __init__(self, cfg: OcppConfig, params: SessionParams, on_event: EventSink,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, *,
+                 accepted: Collection[str] = (),
+                 on_accepted: AcceptedSink | None = None) -> None:
         self._cfg = cfg
         self._on_event = on_event
+        self._on_accepted = on_accepted
         self._clock = clock
         self._wall = wall
         self._stations: dict[str, StationConfig] = {st.id: st for st in cfg.stations}
+        # Only configured stations count: an id removed from the config is forgotten.
+        self._accepted: set[str] = {sid for sid in accepted if sid in self._stations}
         validators = default_validators()
         self._sessions = {
             st.id: StationSession(st.id, discharge_allowed=st.discharge == "negative_limit",
-                                  params=params, validators=validators)
+                                  params=params, validators=validators,
+                                  previously_accepted=st.id in self._accepted)
             for st in cfg.stations
         }
         for session in self._sessions.values():
@@ -135,6 +147,10 @@ class OcppServer:
 
     def station_ids_online(self) -> set[str]:
         return set(self._conns)
+
+    def accepted_station_ids(self) -> frozenset[str]:
+        """Stations whose boot this CSMS has accepted (now or before a restart)."""
+        return frozenset(self._accepted)
 
     def session(self, station_id: str) -> StationSession | None:
         """The station's session (for inspection and tests)."""
@@ -244,10 +260,21 @@ class OcppServer:
 
     def _emit(self, station_id: str, events: list[Event]) -> None:
         for event in events:
+            if isinstance(event, StationBooted) and station_id not in self._accepted:
+                self._accepted.add(station_id)
+                self._notify_accepted()
             try:
                 self._on_event(station_id, event)
             except Exception:  # an app bug must never kill a station's connection
                 log.exception("on_event failed for station %s, event %r", station_id, event)
+
+    def _notify_accepted(self) -> None:
+        if self._on_accepted is None:
+            return
+        try:
+            self._on_accepted(frozenset(self._accepted))
+        except Exception:  # persisting is best effort; the station stays accepted in memory
+            log.exception("on_accepted failed")
 
 
 def _write_now(ws: ServerConnection, frames: list[str]) -> bool:

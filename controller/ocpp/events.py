@@ -51,6 +51,15 @@ class SetpointResult:
 
 
 @dataclass(frozen=True, slots=True)
+class TriggerResult:
+    """A station's answer to our TriggerMessage (F06): Accepted, Rejected or NotImplemented."""
+
+    requested_message: str
+    evse_id: int | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallFailed:
     action: str
     evse_id: int | None
@@ -70,4 +79,5 @@ class StationLost:
 
 
 Event = (StationBooted | EvseStatusChanged | TransactionChanged | MeterReading
-         | EvLimitsReported | SetpointResult | CallFailed | ProtocolViolation | StationLost)
+         | EvLimitsReported | SetpointResult | TriggerResult | CallFailed | ProtocolViolation
+         | StationLost)

@@ -17,6 +17,7 @@ from controller.ocpp.events import (
     EvLimitsReported,
     EvseStatusChanged,
     MeterReading,
+    ProtocolViolation,
     StationBooted,
     TransactionChanged,
 )
@@ -32,6 +33,7 @@ MAIN_METER_EVSE_ID = 0  # evseId 0 is the station's main meter, not an EVSE (2.0
 class EvseState:
     transaction_id: str | None = None
     ev_connected: bool = False
+    connector_id: int | None = None  # last connector reported on this EVSE
 
 
 @dataclass(slots=True)
@@ -65,6 +67,8 @@ def heartbeat(p: Payload, st: StationState, wall_s: float) -> Reply:
 
 
 def status_notification(p: Payload, st: StationState, wall_s: float) -> Reply:
+    if p["evseId"] != MAIN_METER_EVSE_ID:
+        st.evse(p["evseId"]).connector_id = p["connectorId"]
     return {}, [EvseStatusChanged(evse_id=p["evseId"], connector_status=p["connectorStatus"])]
 
 
@@ -74,18 +78,33 @@ _DISCONNECT_TRIGGERS = {"EVDeparted", "EVCommunicationLost"}
 
 
 def transaction_event(p: Payload, st: StationState, wall_s: float) -> Reply:
-    """Track each EVSE's transaction id and whether an EV is connected (E01-E07)."""
+    """Track each EVSE's transaction id and whether an EV is connected (E01-E07).
+
+    Any Started or Updated event naming an EVSE establishes its transaction, even one we never
+    saw start: after a CSMS restart the station does not repeat Started, and a TriggerMessage
+    (F06.FR.07) answers with Updated/triggerReason Trigger for the ongoing transaction.
+    """
     info = p["transactionInfo"]
     tx_id: str = info["transactionId"]
     evse_id = p["evse"]["id"] if "evse" in p else st.tx_evse.get(tx_id)
-    if evse_id is None or evse_id == MAIN_METER_EVSE_ID:
-        return {}, []  # evse is only mandatory in the first event of a transaction (E01.FR.16)
+    if evse_id is None:
+        # evse is only mandatory in the first event of a transaction (E01.FR.16); one we never
+        # saw start cannot be placed on an EVSE until an event carries it (F06 trigger does).
+        return {}, [ProtocolViolation(
+            f"TransactionEvent for unknown transaction {tx_id[:36]!r} without evse: ignored")]
+    if evse_id == MAIN_METER_EVSE_ID:
+        return {}, []
     evse = st.evse(evse_id)
+    if "evse" in p and "connectorId" in p["evse"]:
+        evse.connector_id = p["evse"]["connectorId"]
     before = (evse.transaction_id, evse.ev_connected)
     if p["eventType"] == "Ended":
         st.tx_evse.pop(tx_id, None)
-        evse.transaction_id, evse.ev_connected = None, False
+        if evse.transaction_id in (tx_id, None):
+            evse.transaction_id, evse.ev_connected = None, False
     else:
+        if evse.transaction_id is not None and evse.transaction_id != tx_id:
+            st.tx_evse.pop(evse.transaction_id, None)  # one transaction per EVSE: it ended
         st.tx_evse[tx_id] = evse_id
         evse.transaction_id = tx_id
         charging_state = info.get("chargingState")

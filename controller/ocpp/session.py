@@ -1,10 +1,17 @@
 """StationSession: the sans-I/O OCPP 2.0.1 state machine for one charging station.
 
 Text frames in (receive_text), events and frames out (data_to_send). It answers the station's
-CALLs, tracks boot and per-EVSE transactions, and runs the CSMS -> station setpoint channel:
-one outstanding CALL per connection (OCPP-J Part 4 §4.1.1) fed by a latest-value-wins slot per
-EVSE, served round-robin. No asyncio, no sockets, no clock reads: `now_s` (monotonic) and
-`wall_s` (Unix) are arguments. receive_text/poll/connection_lost never raise.
+CALLs, tracks boot and per-EVSE transactions, and runs the CSMS -> station CALL channel:
+one outstanding CALL per connection (OCPP-J Part 4 §4.1.1) fed by a short queue of
+TriggerMessage requests and, behind it, a latest-value-wins setpoint slot per EVSE, served
+round-robin. No asyncio, no sockets, no clock reads: `now_s` (monotonic) and `wall_s` (Unix)
+are arguments. receive_text/poll/connection_lost never raise.
+
+Restart recovery: a station only sends BootNotification after its own reboot, not after the
+CSMS restarts, and it does not repeat TransactionEvent Started. A session created with
+`previously_accepted=True` (the adapter remembers acceptances across restarts) counts as booted
+and, once connected, asks the station to re-report with TriggerMessage TransactionEvent (all
+EVSEs) and then StatusNotification per EVSE it reports (F06). It never persists anything itself.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from controller.ocpp.events import (
     Event,
     ProtocolViolation,
     SetpointResult,
+    TriggerResult,
 )
 from controller.ocpp.handlers import HANDLERS, StationState
 from controller.ocpp.profiles import ACTION as SET_CHARGING_PROFILE
@@ -37,6 +45,31 @@ class SessionParams:
     stack_level: int = 1
 
 
+TRIGGER_MESSAGE = "TriggerMessage"
+DEFAULT_CONNECTOR_ID = 1  # an EVSE's first connector; used when the station never named one
+
+
+@dataclass(frozen=True, slots=True)
+class _Trigger:
+    requested: str  # MessageTriggerEnumType
+    evse_id: int | None = None
+    connector_id: int | None = None
+
+    def payload(self) -> dict[str, object]:
+        if self.evse_id is None:
+            return {"requestedMessage": self.requested}
+        evse: dict[str, int] = {"id": self.evse_id}
+        if self.connector_id is not None:
+            evse["connectorId"] = self.connector_id
+        return {"requestedMessage": self.requested, "evse": evse}
+
+
+# F06.FR.11 / OCTT TC_F_14_CS: TransactionEvent with evse omitted asks for every EVSE with an
+# ongoing transaction; each answer is an Updated event with triggerReason Trigger, evse.id set
+# and (F06.FR.07) "transactionInfo with at least the chargingState".
+_REPORT_TRANSACTIONS = _Trigger("TransactionEvent")
+
+
 @dataclass(slots=True)
 class _Outstanding:
     unique_id: str
@@ -45,6 +78,7 @@ class _Outstanding:
     limit_w: float
     sent_at_s: float
     deadline_s: float
+    trigger: _Trigger | None = None
 
 
 class StationSession:
@@ -55,7 +89,14 @@ class StationSession:
     """
 
     def __init__(self, station_id: str, *, discharge_allowed: bool, params: SessionParams,
-                 validators: Validators) -> None:
+                 validators: Validators, previously_accepted: bool = False) -> None:
+        """Create the session.
+
+        Args:
+            previously_accepted: this CSMS accepted the station's boot before it restarted
+                (persisted by an adapter). The station is then treated as booted without a new
+                BootNotification and is asked to re-report its transactions (F06).
+        """
         self.station_id = station_id
         self.discharge_allowed = discharge_allowed
         self.params = params
@@ -69,6 +110,12 @@ class StationSession:
         self._outstanding: _Outstanding | None = None
         self._connected = True
         self._next_id = 0
+        self._state.booted = previously_accepted
+        self._triggers: list[_Trigger] = []
+        self._resync = previously_accepted  # the station must re-report (TriggerMessage)
+        self._resync_queued = False
+        self._reports_requested = False  # a TransactionEvent trigger was Accepted
+        self._status_requested: set[int] = set()
 
     # -- state ------------------------------------------------------------------------------
 
@@ -86,6 +133,11 @@ class StationSession:
 
     def pending_setpoints(self) -> dict[int, float]:
         return dict(self._pending)
+
+    @property
+    def resync_pending(self) -> bool:
+        """True until the station has answered our request to re-report its transactions."""
+        return self._resync
 
     def next_deadline_s(self) -> float | None:
         """When poll() must run next (the outstanding call's timeout), or None."""
@@ -135,13 +187,38 @@ class StationSession:
             self._out.append(rpc.encode_error(uid, errors.INTERNAL_ERROR))
             return []
         self._out.append(frame)
+        if action == "BootNotification":
+            # A (re)booted station reports everything by itself (B01): no need to ask.
+            self._resync = self._resync_queued = False
+            self._triggers.clear()
+        elif action == "TransactionEvent" and self._reports_requested:
+            self._after_triggered_report(call.payload)
         return events
+
+    def _after_triggered_report(self, p: rpc.Payload) -> None:
+        """A re-reported transaction names its EVSE: ask for that connector's status too.
+
+        F06.FR.12: a StatusNotification trigger needs evse.id and evse.connectorId (stations
+        reject it otherwise), so it is asked per EVSE once the EVSE is known.
+        """
+        if p.get("triggerReason") != "Trigger" or "evse" not in p:
+            return
+        evse_id = p["evse"]["id"]
+        if evse_id in self._status_requested or evse_id < 1:
+            return
+        self._status_requested.add(evse_id)
+        st = self._state.evses.get(evse_id)
+        connector = st.connector_id if st is not None else None
+        self._triggers.append(_Trigger("StatusNotification", evse_id,
+                                       connector or DEFAULT_CONNECTOR_ID))
 
     def _on_reply(self, frame: rpc.CallResult | rpc.CallError, now_s: float) -> list[Event]:
         out = self._outstanding
         if out is None or frame.unique_id != out.unique_id:
             return [ProtocolViolation(f"reply to unknown or expired call id {frame.unique_id!r}")]
         self._outstanding = None
+        if out.trigger is _REPORT_TRANSACTIONS:
+            self._resync = False  # answered in some way: never ask twice (graceful on refusal)
         if isinstance(frame, rpc.CallError):
             return [CallFailed(out.action, out.evse_id, f"CALLERROR {frame.code[:64]}")]
         try:
@@ -149,6 +226,10 @@ class StationSession:
         except errors.ValidationError as exc:
             return [CallFailed(out.action, out.evse_id, f"invalid response ({exc.code})")]
         status = str(frame.payload["status"])
+        if out.trigger is not None:
+            if out.trigger is _REPORT_TRANSACTIONS and status == "Accepted":
+                self._reports_requested = True
+            return [TriggerResult(out.trigger.requested, out.evse_id, status)]
         return [SetpointResult(evse_id=out.evse_id or 0, limit_w=out.limit_w,
                                accepted=status == "Accepted", status=status,
                                rtt_s=now_s - out.sent_at_s)]
@@ -176,6 +257,8 @@ class StationSession:
         out = self._outstanding
         if out is not None and now_s >= out.deadline_s:
             self._outstanding = None
+            if out.trigger is _REPORT_TRANSACTIONS:
+                self._resync = False  # an unresponsive station: give up, do not loop
             events.append(CallFailed(out.action, out.evse_id, "timeout"))
         events.extend(self._start_next(now_s, wall_s))
         return events
@@ -183,6 +266,14 @@ class StationSession:
     def _start_next(self, now_s: float, wall_s: float) -> list[Event]:
         if self._outstanding is not None or not self._connected or not self._state.booted:
             return []
+        if self._resync and not self._resync_queued:
+            log.info("station %s was accepted before this CSMS restarted and did not boot again: "
+                     "asking it to re-report its transactions (TriggerMessage, F06)",
+                     self.station_id)
+            self._triggers.insert(0, _REPORT_TRANSACTIONS)
+            self._resync_queued = True
+        if self._triggers:  # re-reporting goes ahead of setpoints: they need transaction ids
+            return self._start_trigger(self._triggers.pop(0), now_s)
         evses = self._state.evses
         for evse_id in self._pending:  # oldest offer first: round-robin across EVSEs
             st = evses.get(evse_id)
@@ -204,6 +295,20 @@ class StationSession:
                                          now_s + self.params.call_timeout_s)
         return []
 
+    def _start_trigger(self, trigger: _Trigger, now_s: float) -> list[Event]:
+        self._next_id += 1
+        uid = str(self._next_id)
+        payload = trigger.payload()
+        try:
+            self._validators.validate(TRIGGER_MESSAGE, "request", payload)
+        except errors.ValidationError:  # a bug in the payload builder: never send it
+            log.exception("station %s: invalid TriggerMessage", self.station_id)
+            return [CallFailed(TRIGGER_MESSAGE, trigger.evse_id, "invalid request")]
+        self._out.append(rpc.encode_call(uid, TRIGGER_MESSAGE, payload))
+        self._outstanding = _Outstanding(uid, TRIGGER_MESSAGE, trigger.evse_id, math.nan, now_s,
+                                         now_s + self.params.call_timeout_s, trigger)
+        return []
+
     def data_to_send(self) -> list[str]:
         """Drain the frames to write to the station, in order."""
         out, self._out = self._out, []
@@ -216,9 +321,17 @@ class StationSession:
         self._connected = True
 
     def connection_lost(self, now_s: float) -> list[Event]:
-        """Free the outstanding call at once; keep pending setpoints and station state."""
+        """Free the outstanding call at once; keep pending setpoints and station state.
+
+        Triggers not yet answered are dropped; an unanswered request to re-report transactions
+        is asked again on the next connection.
+        """
         self._connected = False
         self._out.clear()  # answers meant for the dead connection
+        self._triggers.clear()
+        self._resync_queued = False
+        self._reports_requested = False
+        self._status_requested.clear()
         out, self._outstanding = self._outstanding, None
         if out is None:
             return []

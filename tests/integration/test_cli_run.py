@@ -61,7 +61,7 @@ def test_daemon_notifies_ready_pings_the_watchdog_and_stops_on_sigterm(tmp_path)
     sock.bind(str(sock_path))
     sock.settimeout(20)
     env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "200000"}
-    proc = subprocess.Popen([*V2GHUB, "run", "--config", str(cfg)], env=env,  # noqa: S603
+    proc = subprocess.Popen([*V2GHUB, "run", "--config", str(cfg)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # WATCHDOG_PID is not set, so any pid may ping (systemd sets it; we test the parsing
     # of it in the unit tests)

@@ -56,6 +56,9 @@ def test_example_file_documents_every_key_and_loads():
     (lambda d: d["mqtt"].update(prefix="a/#"), "mqtt.prefix"),
     (lambda d: d["site"].update(id="a/b"), "site.id"),
     (lambda d: d.pop("ocpp"), "[ocpp] is missing"),
+    (lambda d: d["ocpp"].update(state_file=""), "ocpp.state_file"),
+    (lambda d: d["ocpp"].update(state_file="/var/lib/v2ghub/"), "ocpp.state_file"),
+    (lambda d: d["ocpp"].update(state_file=7), "ocpp.state_file"),
 ])
 def test_bad_config_is_rejected_with_a_message_naming_the_key(mutate, message):
     doc = minimal_doc()
@@ -64,6 +67,14 @@ def test_bad_config_is_rejected_with_a_message_naming_the_key(mutate, message):
         parse_settings(doc)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_station_state_file_is_optional_and_off_by_default():
+    assert load_settings(MINIMAL).ocpp.state_file is None
+    doc = minimal_doc()
+    doc["ocpp"]["state_file"] = "/var/lib/v2ghub/stations.json"
+    assert parse_settings(doc).ocpp.state_file == "/var/lib/v2ghub/stations.json"
+    assert "state_file" in EXAMPLE.read_text()  # documented with its default
 
 
 def test_compound_service_names_are_accepted():
@@ -83,7 +94,7 @@ def test_station_group_expands_ids_from_the_format():
 def test_unreadable_or_invalid_toml_names_the_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[site\nid=")
-    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_settings(bad)
     with pytest.raises(ConfigError, match="no such config file"):
         load_settings(tmp_path / "missing.toml")

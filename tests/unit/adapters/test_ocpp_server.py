@@ -16,6 +16,8 @@ from controller.ocpp.events import (
     SetpointResult,
     StationBooted,
     StationLost,
+    TransactionChanged,
+    TriggerResult,
 )
 from controller.ocpp.schemas import default_validators
 from controller.ocpp.session import SessionParams
@@ -191,6 +193,80 @@ async def test_station_booted_event_reaches_the_app_even_if_the_app_raises(serve
     async with _connect(server.port, "CP1") as ws:
         assert (await _call(ws, BOOT))[2]["status"] == "Accepted"
         assert (await _call(ws, [2, "h", "Heartbeat", {}]))[0] == 3
+
+
+async def test_station_accepted_before_a_restart_is_served_and_asked_to_re_report():
+    rec = Recorder()
+    saved = []
+    srv = OcppServer(_cfg(), SessionParams(call_timeout_s=3600.0), rec,
+                     accepted=["CP1", "GONE"], on_accepted=saved.append)
+    await srv.start()
+    try:
+        assert srv.accepted_station_ids() == {"CP1"}  # ids no longer configured are dropped
+        srv.offer_setpoint("CP1", 1, -3000.0)
+        async with _connect(srv.port, "CP1") as ws:  # no BootNotification: it never rebooted
+            async with asyncio.timeout(WAIT_S):
+                trigger = orjson.loads(await ws.recv())
+            assert trigger[2:] == ["TriggerMessage", {"requestedMessage": "TransactionEvent"}]
+            await ws.send(orjson.dumps([3, trigger[1], {"status": "Accepted"}]).decode())
+            assert await rec.wait_for("CP1", TriggerResult) == TriggerResult(
+                "TransactionEvent", None, "Accepted")
+            assert (await _call(ws, [2, "h", "Heartbeat", {}]))[0] == 3
+            update = [2, "u1", "TransactionEvent", {
+                "eventType": "Updated", "timestamp": TS, "triggerReason": "Trigger",
+                "seqNo": 3, "evse": {"id": 1, "connectorId": 1},
+                "transactionInfo": {"transactionId": "tx7", "chargingState": "Charging"}}]
+            assert await _call(ws, update) == [3, "u1", {}]
+            assert await rec.wait_for("CP1", TransactionChanged) == TransactionChanged(
+                1, "tx7", True)
+            async with asyncio.timeout(WAIT_S):
+                status = orjson.loads(await ws.recv())
+            assert status[3] == {"requestedMessage": "StatusNotification",
+                                 "evse": {"id": 1, "connectorId": 1}}
+            await ws.send(orjson.dumps([3, status[1], {"status": "Rejected"}]).decode())
+            async with asyncio.timeout(WAIT_S):
+                profile = orjson.loads(await ws.recv())
+            assert profile[2] == "SetChargingProfile"
+            assert profile[3]["chargingProfile"]["transactionId"] == "tx7"
+        assert saved == []  # nothing new was accepted: no write
+    finally:
+        await srv.close()
+
+
+async def test_a_new_acceptance_is_handed_over_once_for_persisting():
+    saved = []
+    srv = OcppServer(_cfg(), SessionParams(call_timeout_s=3600.0), Recorder(),
+                     accepted=["CP2"], on_accepted=saved.append)
+    await srv.start()
+    try:
+        async with _connect(srv.port, "CP1") as ws:
+            assert (await _call(ws, BOOT))[2]["status"] == "Accepted"
+            assert (await _call(ws, BOOT))[2]["status"] == "Accepted"  # a reboot: same set
+        async with _connect(srv.port, "CP2") as ws:  # known already (and asked to re-report)
+            await ws.send(orjson.dumps(BOOT).decode())
+            async with asyncio.timeout(WAIT_S):
+                while (reply := orjson.loads(await ws.recv()))[0] != 3:
+                    assert reply[2] == "TriggerMessage"
+            assert reply[2]["status"] == "Accepted"
+        assert saved == [frozenset({"CP1", "CP2"})]
+        assert srv.accepted_station_ids() == {"CP1", "CP2"}
+    finally:
+        await srv.close()
+
+
+async def test_a_failing_persist_callback_does_not_hurt_the_station():
+    def broken(_ids):
+        raise OSError("disk full")
+
+    srv = OcppServer(_cfg(), SessionParams(call_timeout_s=3600.0), Recorder(),
+                     on_accepted=broken)
+    await srv.start()
+    try:
+        async with _connect(srv.port, "CP1") as ws:
+            assert (await _call(ws, BOOT))[2]["status"] == "Accepted"
+            assert (await _call(ws, [2, "h", "Heartbeat", {}]))[0] == 3
+    finally:
+        await srv.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from controller.ocpp.events import (
     EvLimitsReported,
     EvseStatusChanged,
     MeterReading,
+    ProtocolViolation,
     StationBooted,
     TransactionChanged,
 )
@@ -72,6 +73,36 @@ def test_transaction_is_tracked_from_start_through_departure_to_end():
     _, ev = handlers.transaction_event(_tx("Ended", "StopAuthorized", evse=None), st, WALL_S)
     assert ev == [TransactionChanged(1, None, False)]
     assert st.evses[1].transaction_id is None
+
+
+def test_triggered_update_for_an_unknown_transaction_establishes_it():
+    # After a CSMS restart the station re-reports with Updated/Trigger (F06.FR.07), not Started.
+    st = StationState()
+    _, ev = handlers.transaction_event(_tx("Updated", "Trigger", tx_id="tx9", state="Charging"),
+                                       st, WALL_S)
+    assert ev == [TransactionChanged(1, "tx9", True)]
+    assert st.tx_evse == {"tx9": 1}
+
+
+def test_update_for_a_new_transaction_on_the_same_evse_replaces_the_old_one():
+    st = StationState()
+    handlers.transaction_event(_tx("Started", "CablePluggedIn", tx_id="old"), st, WALL_S)
+    _, ev = handlers.transaction_event(_tx("Updated", "Trigger", tx_id="new", state="EVConnected"),
+                                       st, WALL_S)
+    assert ev == [TransactionChanged(1, "new", True)]
+    assert st.tx_evse == {"new": 1}
+    _, ev = handlers.transaction_event(_tx("Ended", "EVDeparted", tx_id="old"), st, WALL_S)
+    assert ev == []  # a late Ended of the old transaction does not end the new one
+    assert st.evses[1].transaction_id == "new"
+
+
+def test_unknown_transaction_without_evse_is_reported_not_guessed():
+    st = StationState()
+    _, ev = handlers.transaction_event(_tx("Updated", "Trigger", tx_id="tx9", evse=None,
+                                           state="Charging"), st, WALL_S)
+    assert len(ev) == 1
+    assert isinstance(ev[0], ProtocolViolation)
+    assert st.evses == {}
 
 
 def test_transaction_started_by_authorization_has_no_ev_until_detected():

@@ -11,6 +11,7 @@ from controller.ocpp.events import (
     SetpointResult,
     StationBooted,
     TransactionChanged,
+    TriggerResult,
 )
 from controller.ocpp.schemas import default_validators
 from controller.ocpp.session import SessionParams, StationSession
@@ -24,11 +25,12 @@ BOOT = [2, "b1", "BootNotification",
 class Station:
     """Drives a session with a fake clock, like the websocket edge would."""
 
-    def __init__(self, *, discharge_allowed=True, timeout_s=10.0):
+    def __init__(self, *, discharge_allowed=True, timeout_s=10.0, previously_accepted=False):
         self.now_s = 100.0
         self.session = StationSession(
             "CP1", discharge_allowed=discharge_allowed,
-            params=SessionParams(call_timeout_s=timeout_s), validators=default_validators())
+            params=SessionParams(call_timeout_s=timeout_s), validators=default_validators(),
+            previously_accepted=previously_accepted)
         self.events = []
 
     def send(self, msg):
@@ -254,3 +256,126 @@ def test_handler_bug_is_logged_and_answered_with_internal_error(monkeypatch, cap
 def test_non_finite_setpoint_is_a_caller_error():
     with pytest.raises(ValueError, match="finite"):
         Station().session.offer_setpoint(1, float("nan"))
+
+
+# -- restart recovery: a station accepted before the CSMS restarted does not boot again ---------
+
+TRIGGER_TX = {"requestedMessage": "TransactionEvent"}
+
+
+def _triggered_update(tx_id="tx9", evse_id=1, connector_id=2, state="Charging"):
+    evse = {"id": evse_id, "connectorId": connector_id}
+    return [2, "u1", "TransactionEvent", {
+        "eventType": "Updated", "timestamp": TS, "triggerReason": "Trigger", "seqNo": 7,
+        "transactionInfo": {"transactionId": tx_id, "chargingState": state}, "evse": evse,
+        "meterValue": [{"timestamp": TS, "sampledValue": [
+            {"value": 3000.0, "measurand": "Power.Active.Import", "context": "Trigger"}]}]}]
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        [2, "h1", "Heartbeat", {}],
+        [2, "m1", "MeterValues", {"evseId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [
+            {"value": 1500.0, "measurand": "Power.Active.Import"}]}]}],
+    ],
+)
+def test_station_accepted_before_a_restart_is_served_without_booting_again(msg):
+    st = Station(previously_accepted=True)
+    assert st.session.booted
+    frames = st.send(msg)
+    assert frames[0][:2] == [3, msg[1]]
+    assert not any(isinstance(e, ProtocolViolation) for e in st.events)
+
+
+def test_restored_station_is_asked_to_re_report_before_any_setpoint():
+    st = Station(previously_accepted=True)
+    st.session.offer_setpoint(1, -4000.0)
+    frames = st.tick()
+    # F06.FR.11: evse omitted = every EVSE with an ongoing transaction
+    assert [f[2:] for f in frames] == [["TriggerMessage", TRIGGER_TX]]
+    default_validators().validate("TriggerMessage", "request", frames[0][3])
+    assert st.tick() == []  # one outstanding CALL per connection
+    assert st.send([3, frames[0][1], {"status": "Accepted"}]) == []
+    assert TriggerResult("TransactionEvent", None, "Accepted") in st.events
+    assert not st.session.resync_pending
+
+
+def test_triggered_update_establishes_the_transaction_and_the_held_setpoint_goes_out():
+    st = Station(previously_accepted=True)
+    st.session.offer_setpoint(1, -4000.0)
+    trigger = st.tick()[0]
+    st.send([3, trigger[1], {"status": "Accepted"}])
+    frames = st.send(_triggered_update())
+    assert frames[0] == [3, "u1", {}]
+    assert TransactionChanged(1, "tx9", True) in st.events
+    assert st.session.transaction_id(1) == "tx9"
+    # F06.FR.12: the connector's status is asked for with evse.id and evse.connectorId
+    assert frames[1][2:] == ["TriggerMessage", {"requestedMessage": "StatusNotification",
+                                                "evse": {"id": 1, "connectorId": 2}}]
+    frames = st.send([3, frames[1][1], {"status": "Accepted"}])
+    assert _limits(frames) == [(1, -4000.0)]
+    assert frames[0][3]["chargingProfile"]["transactionId"] == "tx9"
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ([3, "{id}", {"status": "Rejected"}], TriggerResult("TransactionEvent", None, "Rejected")),
+        ([3, "{id}", {"status": "NotImplemented"}],
+         TriggerResult("TransactionEvent", None, "NotImplemented")),
+        ([4, "{id}", "NotImplemented", "", {}],
+         CallFailed("TriggerMessage", None, "CALLERROR NotImplemented")),
+        ([3, "{id}", {"status": "Sure"}],
+         CallFailed("TriggerMessage", None, "invalid response (PropertyConstraintViolation)")),
+    ],
+)
+def test_refused_trigger_is_not_repeated_and_setpoints_still_flow(reply, expected):
+    st = Station(previously_accepted=True)
+    uid = st.tick()[0][1]
+    st.send([uid if x == "{id}" else x for x in reply])
+    assert st.events[-1] == expected
+    assert not st.session.resync_pending
+    assert st.tick() == []  # not asked again
+    st.start_tx(1, "tx1")  # the station reports a transaction by itself later
+    st.session.offer_setpoint(1, 500.0)
+    assert _limits(st.tick()) == [(1, 500.0)]
+
+
+def test_unanswered_trigger_times_out_once_and_frees_the_channel():
+    st = Station(previously_accepted=True, timeout_s=5.0)
+    st.tick()
+    assert st.tick(5.0) == []
+    assert CallFailed("TriggerMessage", None, "timeout") in st.events
+    assert not st.session.resync_pending
+
+
+def test_trigger_lost_with_the_connection_is_asked_again_on_the_next_one():
+    st = Station(previously_accepted=True)
+    st.tick()
+    assert st.session.connection_lost(st.now_s) == [
+        CallFailed("TriggerMessage", None, "connection lost")]
+    st.session.connection_made()
+    assert [f[2:] for f in st.tick()] == [["TriggerMessage", TRIGGER_TX]]
+
+
+def test_a_station_that_boots_after_the_restart_is_not_asked_to_re_report():
+    st = Station(previously_accepted=True)
+    st.boot()  # it rebooted: it reports status and transactions by itself (B01)
+    assert st.tick() == []
+    assert not st.session.resync_pending
+
+
+def test_station_never_accepted_before_still_needs_a_boot():
+    st = Station(previously_accepted=False)
+    assert st.tick() == []  # nothing asked of an unknown station
+    assert st.send([2, "h1", "Heartbeat", {}])[0][2] == "SecurityError"
+
+
+def test_update_for_an_unknown_transaction_establishes_it_without_any_restart():
+    st = Station()
+    st.boot()
+    st.session.offer_setpoint(1, 2000.0)
+    frames = st.send(_triggered_update(tx_id="lost-tx", state="SuspendedEVSE"))
+    assert TransactionChanged(1, "lost-tx", True) in st.events
+    assert _limits(frames) == [(1, 2000.0)]  # no trigger was sent: no StatusNotification ask

@@ -287,3 +287,49 @@ async def test_pending_boot_is_retried_until_accepted() -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def test_triggered_transaction_event_follows_the_trigger_response(setup: Setup) -> None:
+    csms, station, _, _ = setup
+    await until(lambda: bool(csms.calls("TransactionEvent")))
+    reply = await csms.call("TriggerMessage", {"requestedMessage": "TransactionEvent"})
+    assert reply[2] == {"status": "Accepted"}
+    await until(lambda: any(c[3]["triggerReason"] == "Trigger"
+                            for c in csms.calls("TransactionEvent")))
+    event = next(c for c in csms.calls("TransactionEvent") if c[3]["triggerReason"] == "Trigger")
+    assert csms.frames.index(reply) < csms.frames.index(event)  # F06.FR.04
+    p = event[3]
+    schema("TransactionEventRequest")(p)
+    assert p["eventType"] == "Updated"
+    assert p["transactionInfo"]["transactionId"] == station.transaction_id
+    assert p["transactionInfo"]["chargingState"] in ("EVConnected", "Charging")
+    assert p["evse"] == {"id": 1, "connectorId": 1}
+    assert p["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"  # F06.FR.07
+
+
+@pytest.mark.parametrize(
+    ("request_", "status", "follow_up"),
+    [
+        ({"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}},
+         "Accepted", "StatusNotification"),
+        ({"requestedMessage": "StatusNotification"}, "Rejected", None),  # F06.FR.12
+        ({"requestedMessage": "TransactionEvent", "evse": {"id": 2}}, "Rejected", None),
+        ({"requestedMessage": "BootNotification"}, "Rejected", None),  # F06.FR.17
+        ({"requestedMessage": "MeterValues"}, "Accepted", "MeterValues"),
+        ({"requestedMessage": "Heartbeat"}, "Accepted", "Heartbeat"),
+        ({"requestedMessage": "LogStatusNotification"}, "NotImplemented", None),
+    ],
+)
+async def test_trigger_message_answers(setup: Setup, request_: dict[str, Any], status: str,
+                                       follow_up: str | None) -> None:
+    csms, _, _, _ = setup
+    await until(lambda: bool(csms.calls("TransactionEvent")))
+    before = {a: len(csms.calls(a)) for a in ("StatusNotification", "MeterValues", "Heartbeat",
+                                              "BootNotification")}
+    reply = await csms.call("TriggerMessage", request_)
+    schema("TriggerMessageResponse")(reply[2])
+    assert reply[2]["status"] == status
+    if follow_up is not None:
+        await until(lambda: len(csms.calls(follow_up)) > before[follow_up])
+        schema(f"{follow_up}Request")(csms.calls(follow_up)[-1][3])
+    assert len(csms.calls("BootNotification")) == before["BootNotification"]
