@@ -4,10 +4,16 @@ Pure numpy: no I/O, no asyncio, no clock reads (`now_s` is an argument). One vec
 the fleet per tick, no per-row Python loop.
 
 Per tick:
-1. request = Σ contracts at `freq_hz` (services.request_w). When `freq_hz` is None (meter stale
+1. request = Σ contracts at `freq_hz` (services.ServiceState, which also keeps the memory of
+   static trigger-and-hold products such as SFFR). When `freq_hz` is None (meter stale
    or invalid, SPEC §3.3) no request can be computed: the response ramps linearly from its last
-   good value to 0 (baseline) over `fallback_ramp_s`, never jumping and never driven by bad data.
-2. eligible = online & tx_active; targets = split_proportional(response, ...).
+   good value to 0 (baseline) over `fallback_ramp_s`, never jumping and never driven by bad data
+   (the service state still advances with a NaN frequency: nothing triggers on bad data).
+2. eligible = online & tx_active; targets = the dispatch strategy's split of the response.
+   The strategy is a seam (`Dispatcher`): "naive" is the capacity-proportional split with no
+   regard to dynamics (dispatch.split_with_headroom); "compensated" is the best the core has, and
+   today that is the same split (the dynamics-aware dispatcher is the next issue's work; it gets
+   the per-row vehicle priors through `make_dispatch`).
 3. send_rows = eligible rows never sent, moved ≥ min_step_w from the last offered setpoint, or
    last sent ≥ refresh_s ago (profiles expire by themselves; the refresh keeps them alive).
 The caller offers those setpoints and then calls `fleet.mark_sent(rows, target[rows], now_s)`.
@@ -18,20 +24,62 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from controller.control.dispatch import split_with_headroom
-from controller.control.services import ContractedService, request_w
+from controller.control.dispatch import Split, split_with_headroom
+from controller.control.services import ContractedService, ServiceState
 
 if TYPE_CHECKING:
     from controller.control.fleet import FleetState
+    from controller.control.vehicles import VehicleModel
     from controller.settings import ControlConfig
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+
+
+class Dispatcher(Protocol):
+    """Dispatch strategy: split `response_w` (W, relative to baseline) over the eligible rows.
+
+    Must be vectorised over rows, keep every target within its row's limits and leave ineligible
+    rows at baseline; may keep state between ticks (it is called once per tick, `now_s` rising).
+    """
+
+    def __call__(self, response_w: float, fleet: FleetState, eligible: BoolArray,
+                 now_s: float) -> Split: ...
+
+
+def proportional_dispatch(response_w: float, fleet: FleetState, eligible: BoolArray,
+                          now_s: float) -> Split:
+    """Capacity-proportional split, blind to dynamics (dispatch.split_with_headroom)."""
+    del now_s  # memoryless
+    return split_with_headroom(response_w, fleet.baseline_w, fleet.max_charge_w,
+                               fleet.max_discharge_w, fleet.can_discharge, eligible)
+
+
+DISPATCH_NAMES = ("naive", "compensated")
+
+
+def make_dispatch(name: str, priors: Sequence[VehicleModel] | None = None) -> Dispatcher:
+    """The strategy called `name` ("naive" or "compensated").
+
+    Args:
+        name: "naive" = proportional split; "compensated" = the best strategy available, which
+            today is also the proportional split (honestly: no compensation yet).
+        priors: per-row vehicle model priors (library values, never the plant's); unused until
+            a dynamics-aware strategy exists.
+
+    Raises:
+        ValueError: unknown name.
+    """
+    del priors
+    if name not in DISPATCH_NAMES:
+        raise ValueError(f"unknown dispatch {name!r}; known: {', '.join(DISPATCH_NAMES)}")
+    return proportional_dispatch
 
 
 @dataclass(frozen=True)
@@ -74,11 +122,17 @@ class TickResult:
 
 
 class Controller:
-    """Stateful only in the fallback ramp; everything else comes from FleetState."""
+    """Stateful in the service state (static holds) and the fallback ramp; the rest is FleetState.
 
-    def __init__(self, contracts: Sequence[ContractedService], params: ControlParams) -> None:
+    `dispatch` is the split strategy (default: the proportional split the daemon has always used).
+    """
+
+    def __init__(self, contracts: Sequence[ContractedService], params: ControlParams, *,
+                 dispatch: Dispatcher = proportional_dispatch) -> None:
         self.contracts = tuple(contracts)
         self.params = params
+        self.services = ServiceState(self.contracts)
+        self.dispatch = dispatch
         self._last_response_w = 0.0
         self._fallback_from: tuple[float, float] | None = None  # (start now_s, response then)
 
@@ -86,8 +140,9 @@ class Controller:
         """(request_w, response_w, fallback)."""
         if freq_hz is not None and math.isfinite(freq_hz):
             self._fallback_from = None
-            req = request_w(self.contracts, float(freq_hz))
+            req = self.services.request_w(now_s, float(freq_hz))
             return req, req, False
+        self.services.request_w(now_s, math.nan)  # time runs on; nothing triggers on bad data
         if self._fallback_from is None:
             self._fallback_from = (now_s, self._last_response_w)
         start_s, start_w = self._fallback_from
@@ -101,8 +156,7 @@ class Controller:
         req, resp, fallback = self._response(now_s, freq_hz)
         self._last_response_w = resp
         eligible = fleet.online & fleet.tx_active
-        split = split_with_headroom(resp, fleet.baseline_w, fleet.max_charge_w,
-                                    fleet.max_discharge_w, fleet.can_discharge, eligible)
+        split = self.dispatch(resp, fleet, eligible, now_s)
         target = split.target_w
         last = fleet.setpoint_w
         sent_at = fleet.sent_at_s

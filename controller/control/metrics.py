@@ -114,3 +114,50 @@ def _event_times(t_s: FloatArray, expected_w: FloatArray, delivered_w: FloatArra
     t0 = float(t_s[i0])
     return (float(t_s[i0 + started[0]]) - t0 if started.size else None,
             float(t_s[i0 + full[0]]) - t0 if full.size else None)
+
+
+@dataclass(frozen=True, slots=True)
+class EventTiming:
+    """Timing of one event: a maximal run of samples with |E| > tol and one sign of E.
+
+    Delays are measured from the event's first sample and searched only while the event lasts;
+    None means "not reached before the event ended".
+    """
+
+    onset_s: float
+    end_s: float  # time of the event's last sample
+    sign: int  # -1 export asked, +1 import asked
+    start_delay_s: float | None  # first sample with sign·D > tol
+    full_delivery_s: float | None  # first sample with sign·D >= sign·E - tol
+
+
+def event_timings(t_s: FloatArray, expected_w: FloatArray, delivered_w: FloatArray,
+                  contract_w: float) -> list[EventTiming]:
+    """Per-event start delay and time to full delivery (see EventTiming), in time order.
+
+    Vectorised over samples; the Python loop is over events only.
+    """
+    t = np.asarray(t_s, dtype=np.float64)
+    e = np.asarray(expected_w, dtype=np.float64)
+    d = np.asarray(delivered_w, dtype=np.float64)
+    tol = TOL_FRAC * contract_w
+    s = np.where(np.abs(e) > tol, np.sign(e), 0.0)
+    if not s.size:
+        return []
+    cuts = np.flatnonzero(np.diff(s) != 0) + 1
+    starts = np.concatenate(([0], cuts))
+    ends = np.concatenate((cuts, [s.size]))
+    out: list[EventTiming] = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        sign = s[a]
+        if sign == 0:
+            continue
+        sd = sign * d[a:b]
+        started = np.flatnonzero(sd > tol)
+        full = np.flatnonzero(sd >= sign * e[a:b] - tol)
+        t0 = float(t[a])
+        out.append(EventTiming(
+            t0, float(t[b - 1]), int(sign),
+            float(t[a + started[0]]) - t0 if started.size else None,
+            float(t[a + full[0]]) - t0 if full.size else None))
+    return out

@@ -9,9 +9,24 @@ Errors (one tree):
     ValueError
      └── ServiceError          bad curve / definition / unknown service name
 
-Static FFR (SFFR) is *not* here: it is stateful (a trigger at 49.7 Hz, then hold for the
-contracted duration even if the frequency recovers) and belongs to a later issue. A definition
-with `trigger_hz` set is refused rather than approximated by a memoryless curve.
+Static FFR (SFFR) is stateful: a trigger at 49.7 Hz, then a hold even if the frequency recovers.
+`response_share` of a static definition is only the *instantaneous* trigger condition; the memory
+lives in `ServiceState` (scalar, one tick at a time: the controller) and `static_active` /
+`expected_w` (arrays, fast time: evaluate and the metric). Both implement the same rule and tests
+hold them equal. `request_w` refuses static contracts rather than silently dropping the hold.
+
+SFFR rule (NESO Static FFR technical requirements: "triggered at a defined frequency deviation
+(49.7)", "response provided within 30 seconds and sustained until 30 minutes following the point
+at which the frequency trigger was reached"). NESO does not publish a re-arm rule on that page;
+ours is an ASSUMPTION, with its numbers configurable per definition:
+- idle -> active at the first sample with f <= trigger_hz (low product; a high product mirrors
+  it with f >= trigger_hz). While active the share is 100 % of Pc (-1 low, +1 high).
+- active -> idle at the first sample where BOTH the hold has elapsed (now >= triggered_at +
+  sustain_s, 30 min by default) AND the frequency has stayed recovered (f > trigger_hz +
+  reset_margin_hz for a low product) on every sample for at least reset_after_s (now >= start of
+  that recovered run + reset_after_s). A recovery during the hold counts. Until then the response
+  is held, so a frequency still low at 30 min keeps it active.
+- NaN frequency neither triggers nor counts as recovered (it breaks a recovered run).
 """
 
 from __future__ import annotations
@@ -27,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 Direction = Literal["low", "high", "both"]
 
 NOMINAL_HZ = 50.0  # GB and Continental Europe (SPEC §2.1: Δf = f - 50 Hz)
@@ -99,7 +115,11 @@ class ServiceDefinition:
         sustain_s: must be held for this long.
         over_delivery_high: extra share allowed for Δf > 0, as in seed eq. 7 (x (1 + this)),
             the result capped at 100 % of Pc.
-        trigger_hz: static trigger (SFFR); not supported yet, see module docstring.
+        trigger_hz: static trigger (SFFR): when set, the service is a stateful step to 100 %
+            of Pc held for `sustain_s` (module docstring); `deadband_hz` and `curve` are then
+            unused, and direction must be "low" (trigger when f <= trigger_hz) or "high".
+        reset_margin_hz: static only: f must recover beyond trigger_hz by this to re-arm.
+        reset_after_s: static only: ... and stay recovered this long (after the hold).
     """
 
     name: str
@@ -111,6 +131,13 @@ class ServiceDefinition:
     sustain_s: float
     over_delivery_high: float = 0.0
     trigger_hz: float | None = None
+    reset_margin_hz: float = 0.05  # assumption (module docstring): 50 mHz above the trigger
+    reset_after_s: float = 30.0  # assumption: recovered for the SFFR full-delivery time
+
+    @property
+    def is_static(self) -> bool:
+        """True for a trigger-and-hold product (SFFR)."""
+        return self.trigger_hz is not None
 
     def __post_init__(self) -> None:
         if self.direction not in ("low", "high", "both"):
@@ -120,10 +147,17 @@ class ServiceDefinition:
         if not (math.isfinite(self.over_delivery_high) and 0 <= self.over_delivery_high <= 1):
             raise ServiceError(f"{self.name}: over_delivery_high must be within 0..1")
         if self.trigger_hz is not None:
-            raise ServiceError(
-                f"{self.name}: static-trigger services (SFFR) are stateful (trigger and hold) "
-                "and not implemented yet"
-            )
+            self._check_static(self.trigger_hz)
+
+    def _check_static(self, trigger_hz: float) -> None:
+        if not (math.isfinite(trigger_hz) and 45.0 <= trigger_hz <= 55.0):
+            raise ServiceError(f"{self.name}: trigger_hz must be within 45..55 Hz")
+        if self.direction == "both":
+            raise ServiceError(f"{self.name}: a static trigger answers one direction, low or high")
+        for label, val in (("sustain_s", self.sustain_s), ("reset_after_s", self.reset_after_s),
+                           ("reset_margin_hz", self.reset_margin_hz)):
+            if not (math.isfinite(val) and val >= 0):
+                raise ServiceError(f"{self.name}: {label} must be finite and >= 0")
 
 
 @dataclass(frozen=True)
@@ -167,7 +201,10 @@ DEFAULT_DEFINITIONS: dict[str, ServiceDefinition] = {
     "DM-H": _gb("DM-H", "high", _DM_PTS, start_s=0.5, full_s=1.0, sustain_s=30 * 60.0),
     "DR-L": _gb("DR-L", "low", _DR_PTS, start_s=2.0, full_s=10.0, sustain_s=60 * 60.0),
     "DR-H": _gb("DR-H", "high", _DR_PTS, start_s=2.0, full_s=10.0, sustain_s=60 * 60.0),
-    # SFFR: stateful trigger-and-hold; a later issue (see module docstring).
+    # SFFR (NESO Static FFR): trigger 49.7 Hz, full by 30 s, held 30 min after the trigger; the
+    # curve is unused (a step to 100 %); re-arm rule and its defaults in the module docstring.
+    "SFFR": ServiceDefinition("SFFR", "low", 0.0, Curve(((0.0, 1.0),)), None, 30.0, 30 * 60.0,
+                              trigger_hz=49.7),
 }
 SERVICE_NAMES: tuple[str, ...] = tuple(DEFAULT_DEFINITIONS)
 # SPEC §3.1: a compound name contracts both directions at the same volume.
@@ -178,6 +215,11 @@ COMPOUND_NAMES: dict[str, tuple[str, str]] = {
 
 # -- evaluation ----------------------------------------------------------------------------------
 def _share_array(defn: ServiceDefinition, freq_hz: FloatArray) -> FloatArray:
+    if defn.trigger_hz is not None:
+        hit = _tripped(defn, defn.trigger_hz, freq_hz)
+        static: FloatArray = np.where(np.isnan(freq_hz), np.nan,
+                                      np.where(hit, _static_sign(defn), 0.0))
+        return static
     df = freq_hz - NOMINAL_HZ
     mag = np.abs(df)
     share = np.where(mag > defn.deadband_hz, defn.curve.share(mag), 0.0)
@@ -195,6 +237,10 @@ def _share_scalar(defn: ServiceDefinition, freq_hz: float) -> float:
     df = freq_hz - NOMINAL_HZ
     if math.isnan(df):
         return math.nan
+    if defn.trigger_hz is not None:
+        trig, _, low = _static_levels(defn)
+        hit = freq_hz <= trig if low else freq_hz >= trig
+        return _static_sign(defn) if hit else 0.0
     mag = abs(df)
     if not mag > defn.deadband_hz:
         return 0.0
@@ -204,6 +250,22 @@ def _share_scalar(defn: ServiceDefinition, freq_hz: float) -> float:
     if defn.direction in ("high", "both"):
         return min(share * (1.0 + defn.over_delivery_high), 1.0)
     return 0.0
+
+
+def _static_levels(defn: ServiceDefinition) -> tuple[float, float, bool]:
+    """(trigger Hz, recovery level Hz, is_low) of a static definition."""
+    trig = defn.trigger_hz if defn.trigger_hz is not None else math.nan
+    low = defn.direction == "low"
+    return trig, trig + defn.reset_margin_hz if low else trig - defn.reset_margin_hz, low
+
+
+def _static_sign(defn: ServiceDefinition) -> float:
+    return -1.0 if defn.direction == "low" else 1.0
+
+
+def _tripped(defn: ServiceDefinition, trigger_hz: float, freq_hz: FloatArray) -> BoolArray:
+    out: BoolArray = freq_hz <= trigger_hz if defn.direction == "low" else freq_hz >= trigger_hz
+    return out
 
 
 @overload
@@ -237,6 +299,10 @@ def request_w(contracts: Sequence[ContractedService],
         A float for a scalar input, else an array of the input's shape.
     """
     # Loops over contracts (a handful), never over samples.
+    for c in contracts:
+        if c.definition.is_static:
+            raise ServiceError(f"{c.definition.name}: static trigger-and-hold service; use "
+                               "ServiceState (per tick) or expected_w (arrays)")
     if np.ndim(freq_hz) == 0:
         f = float(freq_hz)
         return float(sum(c.contract_w * _share_scalar(c.definition, f) for c in contracts))
@@ -274,3 +340,109 @@ def contracts_from(names_and_kw: Iterable[tuple[str, float]],
 def with_over_delivery(defn: ServiceDefinition, extra: float) -> ServiceDefinition:
     """Copy of `defn` allowing `extra` over-delivery for Δf > 0 (seed eq. 7 uses 0.2)."""
     return replace(defn, over_delivery_high=extra)
+
+
+# -- static trigger-and-hold (SFFR): per tick ----------------------------------------------------
+@dataclass
+class _Hold:
+    triggered_at_s: float | None = None  # None: armed (idle)
+    recovered_since_s: float | None = None  # start of the current recovered run while active
+
+
+def _advance(defn: ServiceDefinition, hold: _Hold, now_s: float, freq_hz: float) -> bool:
+    """One sample of the SFFR rule (module docstring); True while the response is held."""
+    trig, level, low = _static_levels(defn)
+    if hold.triggered_at_s is None:
+        if freq_hz <= trig if low else freq_hz >= trig:
+            hold.triggered_at_s, hold.recovered_since_s = now_s, None
+            return True
+        return False
+    if not (freq_hz > level if low else freq_hz < level):  # NaN is not recovered
+        hold.recovered_since_s = None
+        return True
+    if hold.recovered_since_s is None:
+        hold.recovered_since_s = now_s
+    if (now_s >= hold.triggered_at_s + defn.sustain_s
+            and now_s >= hold.recovered_since_s + defn.reset_after_s):
+        hold.triggered_at_s = hold.recovered_since_s = None
+        return False
+    return True
+
+
+class ServiceState:
+    """Contracts plus the memory of their static triggers; the controller owns one.
+
+    `request_w(now_s, freq_hz)` advances every static contract by one sample and returns the total
+    signed request (W). Call it once per tick with increasing `now_s`, also when the frequency is
+    unusable (NaN: nothing triggers, a recovered run is broken, the hold time still runs).
+    """
+
+    def __init__(self, contracts: Sequence[ContractedService]) -> None:
+        self.contracts = tuple(contracts)
+        self._dynamic = tuple(c for c in self.contracts if not c.definition.is_static)
+        self._static = tuple(c for c in self.contracts if c.definition.is_static)
+        self._holds = [_Hold() for _ in self._static]
+
+    @property
+    def active(self) -> tuple[bool, ...]:
+        """Per static contract (in contract order): is its response being held now?"""
+        return tuple(h.triggered_at_s is not None for h in self._holds)
+
+    def request_w(self, now_s: float, freq_hz: float) -> float:
+        """Total signed request (W) at this sample; NaN when a dynamic contract sees NaN."""
+        f = float(freq_hz)
+        total = float(sum(c.contract_w * _share_scalar(c.definition, f) for c in self._dynamic))
+        for c, hold in zip(self._static, self._holds, strict=True):
+            if _advance(c.definition, hold, now_s, f):
+                total += _static_sign(c.definition) * c.contract_w
+        return total
+
+
+# -- static trigger-and-hold (SFFR): whole arrays (fast time) ------------------------------------
+def static_active(defn: ServiceDefinition, t_s: FloatArray, freq_hz: FloatArray) -> BoolArray:
+    """Held-response mask of a static service over samples, starting armed (same rule as
+    ServiceState). Vectorised per sample; the only Python loop is over trigger events.
+
+    Raises:
+        ServiceError: `defn` is not static.
+    """
+    if defn.trigger_hz is None:
+        raise ServiceError(f"{defn.name}: not a static trigger service")
+    t = np.asarray(t_s, dtype=np.float64)
+    f = np.asarray(freq_hz, dtype=np.float64)
+    n = t.size
+    active = np.zeros(n, dtype=bool)
+    if n == 0:
+        return active
+    trig, level, low = _static_levels(defn)
+    trips = np.flatnonzero(_tripped(defn, trig, f))
+    rec = f > level if low else f < level
+    # first index of the recovered run containing each sample (valid where rec)
+    run_start = np.maximum.accumulate(np.where(rec, -1, np.arange(n))) + 1
+    ok = np.flatnonzero(rec & (t >= t[np.minimum(run_start, n - 1)] + defn.reset_after_s))
+    i = 0
+    while (j := int(np.searchsorted(trips, i))) < trips.size:
+        k = int(trips[j])
+        first = max(int(np.searchsorted(t, t[k] + defn.sustain_s, side="left")), k + 1)
+        j2 = int(np.searchsorted(ok, first))
+        if j2 == ok.size:
+            active[k:] = True
+            break
+        m = int(ok[j2])
+        active[k:m] = True
+        i = m + 1
+    return active
+
+
+def expected_w(contracts: Sequence[ContractedService], t_s: FloatArray,
+               freq_hz: FloatArray) -> FloatArray:
+    """E(t) of SPEC §3.5 over samples: the contracts' summed request, static holds included."""
+    f = np.asarray(freq_hz, dtype=np.float64)
+    total: FloatArray = np.zeros_like(f)
+    for c in contracts:
+        if c.definition.is_static:
+            total = total + np.where(static_active(c.definition, t_s, f),
+                                     _static_sign(c.definition) * c.contract_w, 0.0)
+        else:
+            total = total + c.contract_w * _share_array(c.definition, f)
+    return total

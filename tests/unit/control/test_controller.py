@@ -7,17 +7,26 @@ output. The harness plays the caller: after every tick it marks the sent rows as
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.control.controller import Controller, ControlParams
+from controller.control.controller import (
+    DISPATCH_NAMES,
+    Controller,
+    ControlParams,
+    make_dispatch,
+    proportional_dispatch,
+)
+from controller.control.dispatch import Split
 from controller.control.fleet import FleetState
-from controller.control.services import contracts_from
-from controller.settings import ControlConfig
+from controller.control.services import DEFAULT_DEFINITIONS, ContractedService, contracts_from
+from controller.settings import ControlConfig, parse_settings
 
 KW = 1000.0
 
@@ -206,3 +215,69 @@ def test_any_tick_sequence_gives_finite_targets_within_limits_and_no_jump_on_bad
             assert abs(res.response_w) <= abs(prev) + 1e-9  # decays, never grows
         prev = res.response_w
         fleet.mark_sent(res.send_rows, res.target_w[res.send_rows], now)
+
+
+# -- SFFR (stateful service) and the dispatch seam ------------------------------------------------
+def sffr_ctl(kw: float = 20.0) -> Controller:
+    defn = replace(DEFAULT_DEFINITIONS["SFFR"], sustain_s=1.0, reset_after_s=0.2)
+    return Controller([ContractedService(defn, kw * KW)], ControlParams())
+
+
+def test_sffr_contract_is_held_by_the_controller_then_reset() -> None:
+    run(sffr_ctl(), three_rows(), [
+        Step(0.0, 50.0, response_kw=0),
+        Step(0.1, 49.7, target_kw=(-10, -10, 0), response_kw=-20),  # triggered
+        Step(0.2, 50.0, response_kw=-20),  # recovered, still held
+        Step(1.0, 50.0, response_kw=-20),
+        Step(1.1, 50.0, target_kw=(0, 0, 0), response_kw=0),  # hold over, recovered 0.9 s
+    ])
+
+
+def test_sffr_hold_time_runs_on_through_meter_fallback() -> None:
+    run(sffr_ctl(), three_rows(), [
+        Step(0.0, 49.6, response_kw=-20),
+        Step(0.5, None, fallback=True, response_kw=-20),  # fallback ramp starts from -20
+        Step(3.0, None, fallback=True, response_kw=0),
+        Step(3.1, 50.0, response_kw=-20),  # still held: recovery run only starts now
+        Step(3.2, 50.0, response_kw=-20),
+        Step(3.4, 50.0, response_kw=0),
+    ])
+
+
+def test_controller_uses_the_dispatch_strategy_it_is_given() -> None:
+    calls: list[float] = []
+
+    def all_on_first_row(response_w: float, fleet: FleetState, eligible: np.ndarray,
+                         now_s: float) -> Split:
+        calls.append(now_s)
+        target = fleet.baseline_w.copy()
+        target[0] = max(response_w, -fleet.max_discharge_w[0])
+        return Split(target, float(fleet.max_discharge_w[0]), float(fleet.max_charge_w[0]))
+
+    ctl = Controller(contracts_from([("DC-L", 20.0)]), ControlParams(), dispatch=all_on_first_row)
+    res = ctl.tick(three_rows(), 0.5, 49.5)
+    assert calls == [0.5]
+    assert res.target_w / KW == pytest.approx([-10, 0, 0])
+    assert res.shortfall_w / KW == pytest.approx(-10)
+
+
+@pytest.mark.parametrize("name", DISPATCH_NAMES)
+def test_named_dispatchers_today_are_the_proportional_split(name: str) -> None:
+    fleet = three_rows()
+    ctl = Controller(contracts_from([("DC-L", 20.0)]), ControlParams(),
+                     dispatch=make_dispatch(name))
+    assert ctl.tick(fleet, 0.0, 49.5).target_w / KW == pytest.approx([-10, -10, 0])
+    assert make_dispatch(name) is proportional_dispatch
+
+
+def test_unknown_dispatch_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown dispatch"):
+        make_dispatch("clever")
+
+
+def test_daemon_config_accepts_an_sffr_contract() -> None:
+    minimal = Path(__file__).resolve().parents[3] / "config" / "v2ghub.minimal.toml"
+    doc = tomllib.loads(minimal.read_text(encoding="utf-8"))
+    doc["service"] = [{"name": "SFFR", "contract_kw": 100}]
+    settings = parse_settings(doc)
+    assert [s.name for s in settings.services] == ["SFFR"]

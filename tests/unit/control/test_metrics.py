@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.control.metrics import score, tube
+from controller.control.metrics import event_timings, score, tube
 
 PC_W = 100_000.0
 
@@ -68,3 +68,39 @@ def test_tube_matches_brute_force(shares, t_full):
 def test_mismatched_arrays_are_rejected():
     with pytest.raises(ValueError, match="equal"):
         score(np.arange(3.0), np.zeros(2), np.zeros(3), PC_W, 1.0)
+
+
+def test_event_timings_split_runs_by_sign_and_measure_each_event():
+    t = np.arange(0, 20, 0.5)
+    e = np.where((t >= 2) & (t < 6), -PC_W, 0.0) + np.where((t >= 10) & (t < 14), PC_W, 0.0)
+    d = (np.where((t >= 3) & (t < 6.5), -PC_W, 0.0)
+         + np.where((t >= 10.5) & (t < 14), 0.5 * PC_W, 0.0)
+         + np.where((t >= 12) & (t < 14), 0.5 * PC_W, 0.0))
+    ev = event_timings(t, e, d, PC_W)
+    assert [(x.onset_s, x.end_s, x.sign) for x in ev] == [(2.0, 5.5, -1), (10.0, 13.5, 1)]
+    assert [x.start_delay_s for x in ev] == [1.0, 0.5]
+    assert [x.full_delivery_s for x in ev] == [1.0, 2.0]
+
+
+def test_event_never_reached_within_the_event_reports_none():
+    t = np.arange(0, 10, 1.0)
+    e = np.where((t >= 2) & (t < 4), -PC_W, 0.0)
+    d = np.where(t >= 5, -PC_W, 0.0)  # far too late: after the event
+    (ev,) = event_timings(t, e, d, PC_W)
+    assert ev.start_delay_s is None
+    assert ev.full_delivery_s is None
+
+
+def test_no_event_when_expected_stays_within_tolerance():
+    t = np.arange(0, 5, 1.0)
+    assert event_timings(t, np.full(5, 0.02 * PC_W), np.zeros(5), PC_W) == []
+
+
+def test_first_event_timing_agrees_with_score_for_a_single_step():
+    t = np.arange(0, 10, 0.1)
+    e = np.where(t >= 2, -PC_W, 0.0)
+    d = np.where(t >= 2.6, -0.5 * PC_W, 0.0) + np.where(t >= 3.1, -0.5 * PC_W, 0.0)
+    c = score(t, e, d, PC_W, 1.0)
+    (ev,) = event_timings(t, e, d, PC_W)
+    assert ev.start_delay_s == pytest.approx(c.start_delay_s)
+    assert ev.full_delivery_s == pytest.approx(c.full_delivery_s)
