@@ -35,7 +35,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
-from controller.ocpp.events import Event, StationBooted, StationLost
+from controller.ocpp.events import Event, StationBooted, StationConnected, StationLost
 from controller.ocpp.schemas import default_validators
 from controller.ocpp.session import SessionParams, StationSession
 from controller.settings import OcppConfig, StationConfig
@@ -87,6 +87,7 @@ class OcppServer:
         for session in self._sessions.values():
             session.connection_lost(clock())  # not connected until a websocket opens
         self._conns: dict[str, _Conn] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed
         self._server: Server | None = None
 
     # -- public -------------------------------------------------------------------------------
@@ -201,10 +202,13 @@ class OcppServer:
         old = self._conns.get(station_id)
         if old is not None:
             self._retire(old, "replaced by a new connection")
-            asyncio.create_task(old.ws.close(REPLACED_CLOSE_CODE, "replaced"))  # noqa: RUF006
+            closing = asyncio.create_task(old.ws.close(REPLACED_CLOSE_CODE, "replaced"))
+            self._closing.add(closing)  # keep a reference until it is done
+            closing.add_done_callback(self._closing.discard)
         conn = _Conn(station_id, ws, session)
         self._conns[station_id] = conn
         session.connection_made()
+        self._emit(station_id, [StationConnected(booted=session.booted)])
         conn.wake.set()  # pending setpoints held while offline go out now
         writer = asyncio.create_task(self._write_loop(conn), name=f"ocpp-writer-{station_id}")
         reason = "closed"

@@ -72,6 +72,15 @@ class ProtocolViolation:
 
 
 @dataclass(frozen=True, slots=True)
+class StationConnected:
+    """A websocket for the station opened (emitted by the adapter). `booted`: the session is
+    already accepted (booted earlier on this daemon, or remembered across a restart), so the
+    station is in service without a new BootNotification."""
+
+    booted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StationLost:
     """Emitted by the server adapter (not the session) when a station's connection closes."""
 
@@ -80,4 +89,4 @@ class StationLost:
 
 Event = (StationBooted | EvseStatusChanged | TransactionChanged | MeterReading
          | EvLimitsReported | SetpointResult | TriggerResult | CallFailed | ProtocolViolation
-         | StationLost)
+         | StationConnected | StationLost)

@@ -59,7 +59,16 @@ def boot_notification(p: Payload, st: StationState, wall_s: float) -> Reply:
     cs = p["chargingStation"]
     reply = {"currentTime": rfc3339_utc(wall_s), "interval": st.heartbeat_interval_s,
              "status": "Accepted"}
-    return reply, [StationBooted(vendor=cs["vendorName"], model=cs["model"])]
+    events: list[Event] = [StationBooted(vendor=cs["vendorName"], model=cs["model"])]
+    # A boot means the station restarted: transactions we knew are gone (a station that
+    # carries one over re-reports it with TransactionEvent, which establishes it again).
+    for evse_id, evse in st.evses.items():
+        if evse.transaction_id is not None:
+            evse.transaction_id = None
+            evse.ev_connected = False
+            events.append(TransactionChanged(evse_id=evse_id, transaction_id=None,
+                                             ev_connected=False))
+    return reply, events
 
 
 def heartbeat(p: Payload, st: StationState, wall_s: float) -> Reply:

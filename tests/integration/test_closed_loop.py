@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import numpy as np
@@ -56,3 +57,47 @@ async def test_dc_low_dip_makes_every_discharge_capable_evse_export(start_daemon
         with contextlib.suppress(Exception):
             await sim.stop()
 
+
+
+async def test_a_station_without_discharge_never_gets_a_negative_limit(start_daemon):
+    doc = daemon_doc(19, contract_kw=100.0)
+    doc["ocpp"]["station"] = [{"id": "CP020", "password": PASSWORD, "discharge": "none",
+                               "max_power_kw": 11}]
+    daemon = await start_daemon(doc)
+    sim = sim_for(daemon)
+    await sim.start()
+    try:
+        await eventually(lambda: int((daemon.fleet.online & daemon.fleet.tx_active).sum()) == 20,
+                         what="20 stations with a transaction")
+        sim.meter.set_frequency_override(49.5)
+        states = {s.station_id: s for s in sim.state()}
+        await eventually(lambda: all(s.setpoint_w < 0 for s in sim.state()
+                                     if s.station_id != "CP020"),
+                         what="negative setpoints at the 19 discharge-capable stations")
+        states = {s.station_id: s for s in sim.state()}
+        assert states["CP020"].setpoint_w == 0.0  # held at baseline, never told to export
+        exported = sum(s.setpoint_w for sid, s in states.items() if sid != "CP020")
+        assert exported == pytest.approx(-100_000.0, rel=0.01)  # the others carry it all
+    finally:
+        await sim.stop()
+
+
+async def test_stopping_the_daemon_returns_every_station_to_baseline(start_daemon):
+    daemon = await start_daemon(daemon_doc(20, contract_kw=100.0))
+    sim = sim_for(daemon)
+    await sim.start()
+    try:
+        await eventually(lambda: int(daemon.fleet.tx_active.sum()) == 20, what="transactions")
+        sim.meter.set_frequency_override(49.5)
+        await eventually(lambda: all(s.setpoint_w < 0 for s in sim.state()),
+                         what="full export")
+        daemon_task = next(t for t in asyncio.all_tasks() if t.get_coro().__qualname__
+                           == "Daemon.run")
+        daemon_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await daemon_task
+        # before closing the connections the daemon offered every EVSE its baseline (0 W),
+        # so nothing keeps exporting on a stale profile for its remaining validity
+        assert [s.setpoint_w for s in sim.state()] == [0.0] * 20
+    finally:
+        await sim.stop()

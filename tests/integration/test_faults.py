@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import time
 
 import aiomqtt
 import orjson
@@ -148,3 +149,63 @@ async def test_broker_outage_keeps_ticks_and_telemetry_resumes(start_daemon, mos
             await sub
     finally:
         await meter.close()
+
+
+async def test_station_that_reconnects_without_booting_gets_setpoints_again(start_daemon):
+    """A network blip: the station reconnects but does not reboot, so it sends no
+    BootNotification (stations boot only after their own restart)."""
+    daemon = await start_daemon(daemon_doc(1, contract_kw=10.0))
+    meter = MeterFeed(daemon.meter.port)
+    meter.start()
+    auth = base64.b64encode(f"CP001:{PASSWORD}".encode()).decode()
+    url = f"ws://127.0.0.1:{daemon.server.port}/CP001"
+    headers = {"Authorization": f"Basic {auth}"}
+    boot = ('[2, "b1", "BootNotification", {"chargingStation": {"model": "m", '
+            '"vendorName": "v"}, "reason": "PowerUp"}]')
+    started = ('[2, "t1", "TransactionEvent", {"eventType": "Started", "timestamp": '
+               '"2026-11-27T04:00:00Z", "triggerReason": "CablePluggedIn", "seqNo": 0, '
+               '"transactionInfo": {"transactionId": "tx-1", "chargingState": "EVConnected"}, '
+               '"evse": {"id": 1, "connectorId": 1}}]')
+
+    async def next_profile(ws) -> float:
+        while True:
+            frame = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+            if frame[0] == 2:
+                await ws.send(orjson.dumps([3, frame[1], {"status": "Accepted"}]).decode())
+                if frame[2] == "SetChargingProfile":
+                    period = frame[3]["chargingProfile"]["chargingSchedule"][0]
+                    return float(period["chargingSchedulePeriod"][0]["limit"])
+
+    try:
+        async with connect(url, subprotocols=["ocpp2.0.1"], additional_headers=headers) as ws:
+            for text in (boot, started):
+                await ws.send(text)
+                assert orjson.loads(await asyncio.wait_for(ws.recv(), 5))[0] == 3
+            assert await next_profile(ws) == 0.0  # baseline at 50 Hz
+        await eventually(lambda: not daemon.fleet.online[0], what="station marked offline")
+        meter.f_hz = 49.5
+        async with connect(url, subprotocols=["ocpp2.0.1"], additional_headers=headers) as ws:
+            # no BootNotification this time
+            assert await next_profile(ws) == -10_000.0
+            await ws.send('[2, "h1", "Heartbeat", {}]')
+            while True:  # a heartbeat is answered, not refused with SecurityError
+                frame = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+                if frame[1] == "h1":
+                    assert frame[0] == 3
+                    break
+    finally:
+        await meter.close()
+
+
+async def test_a_meter_that_never_sends_raises_an_alarm(start_daemon, mosquitto):
+    daemon = await start_daemon(daemon_doc(1, mqtt_port=mosquitto.port))
+    seen: list[tuple[str, dict]] = []
+    sub = asyncio.create_task(collect(mosquitto.host, mosquitto.port, "v2ghub/itest/alarm", seen))
+    try:
+        await eventually(lambda: any(p["kind"] == "meter_stale" for _, p in seen),
+                         what="meter_stale alarm without any sample")
+        assert daemon.guard.state(time.monotonic()) == "no_data"
+    finally:
+        sub.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sub

@@ -50,6 +50,16 @@ def test_boot_notification_is_accepted_with_heartbeat_interval():
     assert events == [StationBooted(vendor="V", model="M")]
 
 
+def test_a_reboot_ends_the_transactions_we_knew():
+    st = StationState()
+    handlers.transaction_event(_tx("Started", "CablePluggedIn", state="EVConnected"), st, WALL_S)
+    assert st.evse(1).transaction_id == "tx1"
+    _, events = handlers.boot_notification(
+        {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"}, st, WALL_S)
+    assert events[1:] == [TransactionChanged(evse_id=1, transaction_id=None, ev_connected=False)]
+    assert st.evse(1).transaction_id is None
+
+
 def test_heartbeat_answers_current_time():
     assert handlers.heartbeat({}, StationState(), WALL_S + 1.5) == (
         {"currentTime": "2026-11-27T04:00:01.500Z"}, [])

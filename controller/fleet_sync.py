@@ -1,0 +1,167 @@
+"""Apply OCPP session events to the fleet arrays: which EVSEs are in service, at what limits.
+
+Pure: no I/O, no clock reads (`now_s` is an argument), no asyncio. The composition root calls
+`apply()` for every event and publishes the alarms it returns. Rules:
+
+- A station is in service (`online`) while a websocket is open AND its session is accepted
+  (booted now, or earlier on this daemon, or remembered across a restart).
+- An EVSE takes setpoints while a transaction with an EV connected is active (TxProfile needs a
+  transactionId, K01.FR.03).
+- A setpoint the station did not take (CALLERROR, timeout, Rejected) is retried after a
+  back-off, not on the next tick: a station that rejects everything must not be flooded at the
+  meter's rate (up to 50 Hz).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from controller.control.fleet import FleetState
+from controller.ocpp import events as ev
+from controller.settings import StationConfig
+
+log = logging.getLogger(__name__)
+
+# First retry after a failed setpoint, doubled per consecutive failure up to the refresh period.
+RETRY_INITIAL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    key: str  # de-duplication key: one alarm per key per repeat period
+    kind: str  # SPEC §3.4 alarm kind
+    message: str
+    station_id: str | None = None
+
+
+class FleetSync:
+    """Keeps FleetState in step with what the stations report."""
+
+    def __init__(self, fleet: FleetState, stations: dict[str, StationConfig], *,
+                 refresh_s: float) -> None:
+        self.fleet = fleet
+        self._stations = stations
+        self._refresh_s = refresh_s
+        self._failures: dict[int, int] = {}  # row -> consecutive failed setpoints
+        self.closing = False  # shutdown begun: stations going away are expected
+
+    def row(self, station_id: str, evse_id: int) -> int:
+        """The fleet row of an EVSE, created with the station's configured rating."""
+        st = self._stations[station_id]
+        return self.fleet.row(station_id, evse_id, max_power_w=st.max_power_kw * 1000.0,
+                              can_discharge=st.discharge == "negative_limit")
+
+    def apply(self, station_id: str, event: object, now_s: float) -> Alarm | None:
+        """Apply one event; returns an alarm to publish, if any."""
+        handler = _HANDLERS.get(type(event))
+        return handler(self, station_id, event, now_s) if handler else None
+
+    # -- one small method per event ---------------------------------------------------------------
+    def _connected(self, sid: str, e: ev.StationConnected, now_s: float) -> Alarm | None:
+        if e.booted:  # a plain reconnect: stations boot only after their own reboot
+            self.fleet.online[self.fleet.rows_of(sid)] = True
+        return None
+
+    def _booted(self, sid: str, e: ev.StationBooted, now_s: float) -> Alarm | None:
+        self.fleet.online[self.fleet.rows_of(sid)] = True
+        log.info("station %s booted (%s %s)", sid, e.vendor, e.model)
+        return None
+
+    def _lost(self, sid: str, e: ev.StationLost, now_s: float) -> Alarm | None:
+        rows = self.fleet.rows_of(sid)
+        self.fleet.online[rows] = False
+        self.fleet.setpoint_w[rows] = np.nan  # offer again on reconnect
+        if self.closing:
+            return None
+        return Alarm(f"station_lost:{sid}", "station_lost",
+                     f"station {sid} disconnected: {e.reason}", sid)
+
+    def _transaction(self, sid: str, e: ev.TransactionChanged, now_s: float) -> Alarm | None:
+        f = self.fleet
+        i = self.row(sid, e.evse_id)
+        f.online[i] = True
+        f.tx_active[i] = e.transaction_id is not None and e.ev_connected
+        f.setpoint_w[i] = np.nan  # a new transaction needs its own profile
+        self._failures.pop(i, None)
+        if e.transaction_id is None:  # the EV left: its reported limits leave with it
+            rated_w = self._stations[sid].max_power_kw * 1000.0
+            f.max_charge_w[i] = rated_w
+            f.max_discharge_w[i] = rated_w if f.can_discharge[i] else 0.0
+        return None
+
+    def _meter(self, sid: str, e: ev.MeterReading, now_s: float) -> Alarm | None:
+        if e.evse_id < 1:
+            return None  # evse 0 is the station's main meter, not a vehicle
+        i = self.row(sid, e.evse_id)
+        if e.power_w is not None:
+            self.fleet.measured_w[i] = e.power_w
+        if e.soc_frac is not None:
+            self.fleet.soc_frac[i] = e.soc_frac
+        return None
+
+    def _limits(self, sid: str, e: ev.EvLimitsReported, now_s: float) -> Alarm | None:
+        f = self.fleet
+        i = self.row(sid, e.evse_id)
+        rated_w = self._stations[sid].max_power_kw * 1000.0
+        if e.max_charge_w is not None:
+            f.max_charge_w[i] = min(rated_w, e.max_charge_w)
+        if e.max_discharge_w is not None and f.can_discharge[i]:
+            f.max_discharge_w[i] = min(rated_w, e.max_discharge_w)
+        return None
+
+    def _result(self, sid: str, e: ev.SetpointResult, now_s: float) -> Alarm | None:
+        i = self.row(sid, e.evse_id)
+        if e.accepted:
+            self._failures.pop(i, None)
+            return None
+        self._defer_retry(i, now_s)
+        return Alarm(f"setpoint_rejected:{sid}", "setpoint_rejected",
+                     f"station {sid} evse {e.evse_id} answered {e.status} to a "
+                     f"{e.limit_w:.0f} W profile; retrying with back-off", sid)
+
+    def _failed(self, sid: str, e: ev.CallFailed, now_s: float) -> Alarm | None:
+        log.warning("station %s: %s failed: %s", sid, e.action, e.reason)
+        if e.evse_id is not None and e.action == "SetChargingProfile":
+            self._defer_retry(self.row(sid, e.evse_id), now_s)
+        return None
+
+    def _trigger(self, sid: str, e: ev.TriggerResult, now_s: float) -> Alarm | None:
+        level = logging.INFO if e.status == "Accepted" else logging.WARNING
+        log.log(level, "station %s answered %s to TriggerMessage %s", sid, e.status,
+                e.requested_message)
+        return None
+
+    def _violation(self, sid: str, e: ev.ProtocolViolation, now_s: float) -> Alarm | None:
+        log.warning("station %s protocol violation: %s", sid, e.detail)
+        return None
+
+    def _defer_retry(self, row: int, now_s: float) -> None:
+        """Re-offer the same setpoint after a back-off instead of on the next tick.
+
+        The controller re-sends a row once `now - sent_at >= refresh_s`; moving `sent_at` back
+        schedules that refresh `delay` from now while the target stays as offered.
+        """
+        n = self._failures.get(row, 0)
+        self._failures[row] = n + 1
+        delay_s = min(self._refresh_s, RETRY_INITIAL_S * 2.0**n)
+        self.fleet.sent_at_s[row] = now_s - self._refresh_s + delay_s
+
+
+_Handler = Callable[[FleetSync, str, Any, float], "Alarm | None"]
+_HANDLERS: dict[type, _Handler] = {
+    ev.StationConnected: FleetSync._connected,
+    ev.StationBooted: FleetSync._booted,
+    ev.StationLost: FleetSync._lost,
+    ev.TransactionChanged: FleetSync._transaction,
+    ev.MeterReading: FleetSync._meter,
+    ev.EvLimitsReported: FleetSync._limits,
+    ev.SetpointResult: FleetSync._result,
+    ev.CallFailed: FleetSync._failed,
+    ev.TriggerResult: FleetSync._trigger,
+    ev.ProtocolViolation: FleetSync._violation,
+}

@@ -1,0 +1,80 @@
+"""Telemetry payloads (SPEC §3.4) built from the fleet arrays and the last tick.
+
+Pure: plain dicts from state passed in; no I/O, no clock reads (`wall_s` is an argument).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from controller.control.controller import TickResult
+from controller.control.fleet import FleetState
+from controller.control.meter import MeterSample
+
+TICK_COSTS_KEPT = 1000  # recent tick costs kept for the p99 in the fleet aggregate
+
+
+@dataclass(slots=True)
+class LoopStats:
+    """Control-loop health, published with the fleet aggregate."""
+
+    ticks: int = 0
+    overruns: int = 0  # ticks that started more than two periods after the previous one
+    last_tick_s: float = float("nan")
+    max_gap_s: float = 0.0
+    tick_cost_s: list[float] = field(default_factory=list)
+
+    def record(self, start_s: float, end_s: float, period_s: float) -> None:
+        if self.ticks:
+            gap = start_s - self.last_tick_s
+            self.max_gap_s = max(self.max_gap_s, gap)
+            if gap > 2 * period_s:
+                self.overruns += 1
+        self.ticks += 1
+        self.last_tick_s = start_s
+        self.tick_cost_s.append(end_s - start_s)
+        if len(self.tick_cost_s) > TICK_COSTS_KEPT:
+            del self.tick_cost_s[: TICK_COSTS_KEPT // 2]
+
+    def cost_p99_ms(self) -> float | None:
+        costs = sorted(self.tick_cost_s[-200:])
+        return 1e3 * costs[int(0.99 * (len(costs) - 1))] if costs else None
+
+
+def fleet_payload(fleet: FleetState, result: TickResult | None, sample: MeterSample | None,
+                  *, meter_state: str, stations_online: int, stats: LoopStats,
+                  wall_s: float) -> dict[str, object]:
+    """`<prefix>/fleet`: frequency, requested / offered / measured / available power, health."""
+    active = fleet.online & fleet.tx_active
+    r = result
+    return {
+        "t": wall_s,
+        "f_hz": sample.f_hz if sample else None,
+        "meter_state": meter_state,
+        "requested_w": r.request_w if r else 0.0,
+        "response_w": r.response_w if r else 0.0,
+        "setpoint_sum_w": float(np.nansum(fleet.setpoint_w[active])),
+        "site_power_w": sample.p_w if sample else None,
+        "measured_sum_w": float(np.nansum(fleet.measured_w[active])),
+        "available_down_w": r.available_down_w if r else 0.0,
+        "available_up_w": r.available_up_w if r else 0.0,
+        "shortfall_w": r.shortfall_w if r else 0.0,
+        "stations_online": stations_online,
+        "evses_active": int(active.sum()),
+        "ticks": stats.ticks,
+        "tick_overruns": stats.overruns,
+        "tick_cost_p99_ms": stats.cost_p99_ms(),
+    }
+
+
+def evse_payload(fleet: FleetState, row: int) -> dict[str, object]:
+    """`<prefix>/evse/<station>/<evse>`: state, offered setpoint, measurement, limits."""
+    f = fleet
+    return {
+        "online": bool(f.online[row]), "tx_active": bool(f.tx_active[row]),
+        "setpoint_w": float(f.setpoint_w[row]), "measured_w": float(f.measured_w[row]),
+        "soc_frac": float(f.soc_frac[row]), "max_charge_w": float(f.max_charge_w[row]),
+        "max_discharge_w": float(f.max_discharge_w[row]),
+    }

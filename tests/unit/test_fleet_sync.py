@@ -1,0 +1,121 @@
+"""FleetSync: session events -> fleet arrays, table-driven with a fake clock."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from controller.control.fleet import FleetState
+from controller.fleet_sync import RETRY_INITIAL_S, FleetSync
+from controller.ocpp import events as ev
+from controller.settings import StationConfig
+
+REFRESH_S = 10.0
+
+
+@pytest.fixture
+def sync() -> FleetSync:
+    stations = {"CP1": StationConfig("CP1", discharge="negative_limit", max_power_kw=11),
+                "CP2": StationConfig("CP2", discharge="none", max_power_kw=7)}
+    return FleetSync(FleetState(), stations, refresh_s=REFRESH_S)
+
+
+def start_tx(sync: FleetSync, sid: str = "CP1", evse: int = 1) -> int:
+    sync.apply(sid, ev.StationBooted("V", "M"), 0.0)
+    sync.apply(sid, ev.TransactionChanged(evse, "tx1", ev_connected=True), 0.0)
+    return sync.fleet.index[(sid, evse)]
+
+
+def test_transaction_makes_an_evse_eligible_with_its_station_rating(sync):
+    i = start_tx(sync)
+    f = sync.fleet
+    assert f.online[i]
+    assert f.tx_active[i]
+    assert f.max_charge_w[i] == 11_000.0
+    assert f.max_discharge_w[i] == 11_000.0
+    j = start_tx(sync, "CP2")
+    assert f.max_discharge_w[j] == 0.0  # discharge = "none": never exports
+
+
+def test_reconnect_of_an_accepted_station_puts_it_back_in_service_without_a_boot(sync):
+    i = start_tx(sync)
+    alarm = sync.apply("CP1", ev.StationLost("closed with code 1006"), 1.0)
+    assert alarm is not None
+    assert alarm.kind == "station_lost"
+    assert not sync.fleet.online[i]
+    sync.apply("CP1", ev.StationConnected(booted=True), 2.0)
+    assert sync.fleet.online[i]
+
+
+def test_connection_of_a_station_not_yet_accepted_does_not_put_it_in_service(sync):
+    i = start_tx(sync)
+    sync.apply("CP1", ev.StationLost("closed"), 1.0)
+    sync.apply("CP1", ev.StationConnected(booted=False), 2.0)
+    assert not sync.fleet.online[i]
+
+
+def test_a_station_lost_during_shutdown_is_not_an_alarm(sync):
+    start_tx(sync)
+    sync.closing = True
+    assert sync.apply("CP1", ev.StationLost("closed"), 1.0) is None
+
+
+@pytest.mark.parametrize("failure", [
+    ev.SetpointResult(1, -5000.0, accepted=False, status="Rejected", rtt_s=0.1),
+    ev.CallFailed("SetChargingProfile", 1, "timeout"),
+])
+def test_a_failed_setpoint_is_retried_with_doubling_back_off_not_every_tick(sync, failure):
+    i = start_tx(sync)
+    f = sync.fleet
+    expected_retry_at = []
+    for n, now in enumerate([100.0, 101.0, 103.0, 107.0, 115.0, 125.0]):
+        f.setpoint_w[i] = -5000.0
+        f.sent_at_s[i] = now
+        sync.apply("CP1", failure, now)
+        delay = min(REFRESH_S, RETRY_INITIAL_S * 2**n)
+        # the controller re-sends once now - sent_at >= refresh_s
+        expected_retry_at.append(now + delay)
+        assert f.sent_at_s[i] + REFRESH_S == pytest.approx(now + delay)
+        assert f.setpoint_w[i] == -5000.0  # target kept: no resend from the min-step rule
+    assert expected_retry_at[-1] - 125.0 == REFRESH_S  # capped at the refresh period
+
+
+def test_an_accepted_setpoint_resets_the_back_off(sync):
+    i = start_tx(sync)
+    f = sync.fleet
+    failure = ev.CallFailed("SetChargingProfile", 1, "timeout")
+    sync.apply("CP1", failure, 0.0)
+    sync.apply("CP1", failure, 1.0)
+    sync.apply("CP1", ev.SetpointResult(1, 0.0, accepted=True, status="Accepted", rtt_s=0.1),
+               2.0)
+    sync.apply("CP1", failure, 3.0)
+    assert f.sent_at_s[i] + REFRESH_S == pytest.approx(3.0 + RETRY_INITIAL_S)
+
+
+def test_ev_limits_are_capped_by_the_rating_and_reset_when_the_ev_leaves(sync):
+    i = start_tx(sync)
+    f = sync.fleet
+    sync.apply("CP1", ev.EvLimitsReported(1, max_charge_w=7_400.0, max_discharge_w=20_000.0),
+               1.0)
+    assert f.max_charge_w[i] == 7_400.0
+    assert f.max_discharge_w[i] == 11_000.0
+    sync.apply("CP1", ev.TransactionChanged(1, None, ev_connected=False), 2.0)
+    assert not f.tx_active[i]
+    assert f.max_charge_w[i] == 11_000.0
+
+
+def test_meter_readings_update_power_and_soc_and_ignore_the_main_meter(sync):
+    i = start_tx(sync)
+    sync.apply("CP1", ev.MeterReading(1, power_w=-3000.0, soc_frac=0.55), 1.0)
+    sync.apply("CP1", ev.MeterReading(0, power_w=99.0, soc_frac=None), 1.0)
+    assert sync.fleet.measured_w[i] == -3000.0
+    assert sync.fleet.soc_frac[i] == 0.55
+    assert sync.fleet.n == 1
+
+
+def test_a_new_transaction_clears_the_last_offer_so_its_profile_is_sent(sync):
+    i = start_tx(sync)
+    sync.fleet.setpoint_w[i] = -1000.0
+    sync.apply("CP1", ev.TransactionChanged(1, "tx2", ev_connected=True), 5.0)
+    assert math.isnan(sync.fleet.setpoint_w[i])
