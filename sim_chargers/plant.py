@@ -156,6 +156,12 @@ class VehiclePlant:
             return
         par = self.params
         tgt = np.clip(sp, -par.max_discharge_w[r], par.max_charge_w[r])
+        # re-stating the target already in force (a profile refresh) changes nothing: it must
+        # not start a dead-time countdown that a later real change would inherit
+        same = ~np.isfinite(self._pending_at[r]) & (tgt == self._target[r])
+        r, tgt = r[~same], tgt[~same]
+        if r.size == 0:
+            return
         p = self._p[r]
         flowing = np.abs(p) >= IDLE_W
         zero = flowing & (np.abs(tgt) >= IDLE_W) & (p * tgt < 0)

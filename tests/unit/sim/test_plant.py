@@ -180,3 +180,15 @@ def test_any_command_sequence_keeps_power_finite_within_limits_and_soc_in_range(
             assert np.all((plant.soc_frac >= 0) & (plant.soc_frac <= 1))
             assert np.all(p[plant.soc_frac >= 1.0] <= 0)
             assert np.all(p[plant.soc_frac <= 0.0] >= 0)
+
+
+def test_restating_the_current_target_does_not_start_a_countdown():
+    """A 0 W refresh at t=0 must not make a real command at t=1 start early."""
+    params = PlantParams.uniform(1, t_a_s=2.0, t_c_s=0.5, t_zero_s=2.0, ramp_up_w_s=1e6,
+                                 ramp_down_w_s=1e6, max_charge_w=10e3, max_discharge_w=10e3,
+                                 capacity_wh=50e3)
+    plant = VehiclePlant(params, [0.5])
+    plant.command([0], [0.0], 0.0)  # same as the target in force
+    plant.command([0], [-5000.0], 1.0)  # the real change: starts at 1.0 + t_a = 3.0
+    assert plant.step(2.9)[0] == 0.0
+    assert plant.step(3.1)[0] == -5000.0
