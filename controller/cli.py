@@ -22,7 +22,7 @@ from controller import __version__
 from controller.settings import ConfigError, load_settings
 
 # Offline tools, each exposing add_subparser(subparsers); imported when the parser is built.
-TOOLS = ("controller.tools.trace",)
+TOOLS = ("controller.tools.evaluate", "controller.tools.eligibility", "controller.tools.trace")
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
