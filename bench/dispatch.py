@@ -19,11 +19,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -201,6 +202,7 @@ async def _bench_daemon(n: int, steps: int) -> list[float]:
             if k % 2 == 1:
                 out += _latencies_ms([r for r in records if r[0] >= t0 and r[2] < 0], t0, n)
     finally:
+        daemon.stopping()  # the stations' goodbyes are not alarms
         stations.close()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -233,6 +235,7 @@ async def _bench_baseline(n: int, steps: int) -> list[float]:
     )
     from ocpp.v201 import datatypes as dt  # noqa: PLC0415
     from websockets.asyncio.server import serve  # noqa: PLC0415
+    from websockets.exceptions import ConnectionClosed  # noqa: PLC0415
 
     cps: dict[str, ChargePoint] = {}
 
@@ -251,7 +254,8 @@ async def _bench_baseline(n: int, steps: int) -> list[float]:
         sid = conn.request.path.rsplit("/", 1)[-1]
         cp = Csms(sid, conn)
         cps[sid] = cp
-        await cp.start()
+        with contextlib.suppress(ConnectionClosed):  # the bench kills its stations at the end
+            await cp.start()
 
     def profile(sid: str, limit_w: float) -> Any:
         now = datetime.now(UTC)
@@ -259,7 +263,7 @@ async def _bench_baseline(n: int, steps: int) -> list[float]:
             id=1001, stack_level=1,
             charging_profile_purpose=enums.ChargingProfilePurposeEnumType.tx_profile,
             charging_profile_kind=enums.ChargingProfileKindEnumType.absolute,
-            transaction_id=f"tx-{sid}", valid_to=now.isoformat(),
+            transaction_id=f"tx-{sid}", valid_to=(now + timedelta(seconds=30)).isoformat(),
             charging_schedule=[dt.ChargingScheduleType(
                 id=1, start_schedule=now.isoformat(), duration=30,
                 charging_rate_unit=enums.ChargingRateUnitEnumType.watts,
@@ -308,6 +312,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5, help="frequency steps measured per phase")
     p.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     a = p.parse_args()
+    logging.basicConfig(level=logging.ERROR)
     _uvloop()
     if a.child:
         asyncio.run(_stations_main(a.child, a.stations))
