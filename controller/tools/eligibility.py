@@ -335,6 +335,8 @@ def _simulated_cell(group: FleetGroup, timing: ServiceTiming, run: Callable[[Fle
         return r.start_delay_s is not None and r.start_delay_s > timing.start_s
 
     def passes(n: int) -> bool:
+        if n * group.charger_kw < timing.volume_kw:
+            return False  # cannot carry the contracted volume at all, whatever the tolerance
         seen[n] = r = run(fleet_spec_for(group, n))
         return r.compliance_pct >= sim.target_pct and not late(r)
 

@@ -196,7 +196,8 @@ def test_simulated_mode_bisects_to_the_fewest_evs_reaching_the_target() -> None:
     assert skipped == []
     assert got == {
         (ARIYA.name, "DC"): (True, math.ceil(950 / (6.59 * 0.5)), ()),  # 289
-        (ARIYA.name, "DR"): (True, 95, ()),
+        # 95 EVs reach 95 % of the tube, but 95 x 10 kW cannot carry a 1 MW contract
+        (ARIYA.name, "DR"): (True, 100, ()),
         (TESLA.name, "DC"): (False, None, ("MTFL",)),  # never reaches 95 %
         (TESLA.name, "DR"): (True, math.ceil(950 / (0.73 * 8)), ()),
     }
@@ -227,7 +228,7 @@ def test_simulated_mode_fails_a_late_start_even_when_the_tube_is_met() -> None:
                                       StandInWithStart())
     got = {(v.vehicle, v.service): (v.eligible, v.evs_needed, v.reasons) for v in verdicts}
     assert got[(LEAF.name, "DR")] == (False, None, ("LTR",))  # 3.6 s > 2 s, tube met
-    assert got[(ARIYA.name, "DR")] == (True, 95, ())
+    assert got[(ARIYA.name, "DR")] == (True, 100, ())  # the volume floor, not the tube
     assert got[(TESLA.name, "DC")] == (False, None, ("LTR", "MTFL"))  # never started
 
 
