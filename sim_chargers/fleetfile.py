@@ -20,8 +20,7 @@ ramps come from ramp_up_kw_s / ramp_down_kw_s.
 from __future__ import annotations
 
 import dataclasses
-import math
-import tomllib
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from controller import tomlcheck as tc
 from controller.control.vehicles import UnknownVehicleError, VehicleModel, lookup
 from sim_chargers.plant import FloatArray, PlantParams
 
 
-class FleetFileError(ValueError):
+class FleetFileError(tc.CheckError):
     """The fleet file is invalid; the message is one line naming the key."""
 
 
@@ -63,48 +63,25 @@ class FleetSpec:
         return tuple(m.name for m in self.models)
 
 
-def _num(tbl: Mapping[str, Any], key: str, path: str, *, lo: float, hi: float,
-         lo_open: bool = False) -> float:
-    val = tbl[key]
-    if isinstance(val, bool) or not isinstance(val, int | float) or not math.isfinite(val):
-        raise FleetFileError(f"{path}.{key}: expected a finite number, got {val!r}")
-    if (val <= lo if lo_open else val < lo) or val > hi:
-        low = f"> {lo}" if lo_open else f">= {lo}"
-        raise FleetFileError(f"{path}.{key}: must be {low} and <= {hi}, got {val!r}")
-    return float(val)
-
-
 def _group(raw: Any, path: str) -> tuple[VehicleModel, int, float, float]:
-    if not isinstance(raw, Mapping):
-        raise FleetFileError(f"{path}: expected a table, got {type(raw).__name__}")
-    for key in raw:
-        if key not in _GROUP_KEYS:
-            raise FleetFileError(
-                f"unknown key {path}.{key!r}; allowed here: {', '.join(sorted(_GROUP_KEYS))}")
-    for key in ("model", "count", "charger_kw", "soc"):
-        if key not in raw:
-            raise FleetFileError(f"{path}.{key}: required")
-    name = raw["model"]
-    if not isinstance(name, str):
-        raise FleetFileError(f"{path}.model: expected a string, got {name!r}")
+    raw = tc.table(raw, path, _GROUP_KEYS)
+    name = tc.req_string(raw, "model", path)
     try:
         model = lookup(name)
     except UnknownVehicleError as exc:
         raise FleetFileError(f"{path}.model: {exc}") from None
-    count = raw["count"]
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_VEHICLES:
-        raise FleetFileError(f"{path}.count: expected an integer 1..{MAX_VEHICLES}, got {count!r}")
-    charger_kw = _num(raw, "charger_kw", path, lo=0.0, hi=1000.0, lo_open=True)
-    soc = _num(raw, "soc", path, lo=0.0, hi=1.0)
+    count = tc.integer(raw, "count", path, None, lo=1, hi=MAX_VEHICLES)
+    charger_kw = tc.num(raw, "charger_kw", path, None, positive=True, hi=1000.0)
+    soc = tc.num(raw, "soc", path, None, lo=0.0, hi=1.0)
     changes: dict[str, Any] = {}
     if "capacity_kwh" in raw:
-        changes["battery_kwh"] = _num(raw, "capacity_kwh", path, lo=0.0, hi=10_000.0,
-                                      lo_open=True)
+        changes["battery_kwh"] = tc.num(raw, "capacity_kwh", path, None, positive=True,
+                                        hi=10_000.0)
     for key in _OVERRIDES:
         if key in raw:
             ramp = key.startswith("ramp")
-            changes[key] = _num(raw, key, path, lo=0.0, hi=10_000.0 if ramp else 600.0,
-                                lo_open=ramp)
+            changes[key] = tc.num(raw, key, path, None, lo=0.0, positive=ramp,
+                                  hi=10_000.0 if ramp else 600.0)
     return dataclasses.replace(model, **changes), count, charger_kw, soc
 
 
@@ -121,6 +98,11 @@ def parse_fleet(doc: Mapping[str, Any], *, variation_frac: float = 0.0,
     Raises:
         FleetFileError: one line naming the key.
     """
+    with tc.reraise_as(FleetFileError):
+        return _parse(doc, variation_frac, seed)
+
+
+def _parse(doc: Mapping[str, Any], variation_frac: float, seed: int) -> FleetSpec:
     for key in doc:
         if key != "group":
             raise FleetFileError(f"unknown key {key!r}; a fleet file holds only [[group]] tables")
@@ -168,17 +150,6 @@ def load_fleet(path: str | Path, *, variation_frac: float = 0.0, seed: int = 0) 
     Raises:
         FleetFileError: one line naming the file and the offending key.
     """
-    p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise FleetFileError(f"{p}: no such fleet file") from None
-    except OSError as exc:
-        raise FleetFileError(f"{p}: cannot read fleet file: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise FleetFileError(f"{p}: not valid TOML: {exc}") from None
-    try:
-        return parse_fleet(doc, variation_frac=variation_frac, seed=seed)
-    except FleetFileError as exc:
-        raise FleetFileError(f"{p}: {exc}") from None
+    return tc.load_checked(
+        path, functools.partial(parse_fleet, variation_frac=variation_frac, seed=seed),
+        error=FleetFileError, what="fleet file")

@@ -7,17 +7,16 @@ wrong types and out-of-range values raise SimConfigError with one line naming th
 
 from __future__ import annotations
 
-import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from controller import tomlcheck as tc
 from sim_chargers.traces import BUILTIN_EVENTS
 
 
-class SimConfigError(ValueError):
+class SimConfigError(tc.CheckError):
     """The sim configuration is invalid; the message is one line naming the key."""
 
 
@@ -60,119 +59,84 @@ class SimSettings:
     frequency: FrequencyConfig = field(default_factory=FrequencyConfig)
 
 
-def _table(raw: Any, path: str, allowed: set[str]) -> dict[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise SimConfigError(f"{path}: expected a table, got {type(raw).__name__}")
-    for key in raw:
-        if key not in allowed:
-            where = f"{path}.{key}" if path else key
-            raise SimConfigError(
-                f"unknown key {where!r}; allowed here: {', '.join(sorted(allowed))}")
-    return dict(raw)
-
-
-def _num(tbl: Mapping[str, Any], key: str, path: str, default: float, *, lo: float,
-         hi: float) -> float:
-    val = tbl.get(key, default)
-    if isinstance(val, bool) or not isinstance(val, int | float) or not math.isfinite(val):
-        raise SimConfigError(f"{path}.{key}: expected a finite number, got {val!r}")
-    if not lo <= val <= hi:
-        raise SimConfigError(f"{path}.{key}: must be {lo}..{hi}, got {val!r}")
-    return float(val)
-
-
-def _int(tbl: Mapping[str, Any], key: str, path: str, default: int, *, lo: int, hi: int) -> int:
-    val = tbl.get(key, default)
-    if isinstance(val, bool) or not isinstance(val, int) or not lo <= val <= hi:
-        raise SimConfigError(f"{path}.{key}: expected an integer {lo}..{hi}, got {val!r}")
-    return val
-
-
-def _str(tbl: Mapping[str, Any], key: str, path: str, default: str | None) -> str | None:
-    val = tbl.get(key, default)
-    if val is not None and (not isinstance(val, str) or not val):
-        raise SimConfigError(f"{path}.{key}: expected a non-empty string, got {val!r}")
-    return val
-
-
-def _bool(tbl: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-    val = tbl.get(key, default)
-    if not isinstance(val, bool):
-        raise SimConfigError(f"{path}.{key}: expected true or false, got {val!r}")
-    return val
-
-
 def _path(tbl: Mapping[str, Any], key: str, path: str, base: Path) -> Path | None:
-    val = _str(tbl, key, path, None)
+    val = tc.string(tbl, key, path, None, non_empty=True)
     return None if val is None else base / val
 
 
 def _csms(raw: Any, base: Path) -> CsmsConfig:
     p = "csms"
-    tbl = _table(raw, p, {"url", "password", "id_format", "discharge", "ca_file"})
+    tbl = tc.table(raw, p, {"url", "password", "id_format", "discharge", "ca_file"})
     d = CsmsConfig()
-    url = _str(tbl, "url", p, d.url) or d.url
+    url = tc.string(tbl, "url", p, d.url, non_empty=True) or d.url
     if not url.startswith(("ws://", "wss://")):
         raise SimConfigError(f"csms.url: expected a ws:// or wss:// URL, got {url!r}")
-    password = _str(tbl, "password", p, None)
+    password = tc.string(tbl, "password", p, None, non_empty=True)
     if password is not None and not 16 <= len(password) <= 40:  # OCPP 2.0.1 A00.FR.205
         raise SimConfigError("csms.password: must be 16-40 characters")
-    fmt = _str(tbl, "id_format", p, d.id_format) or d.id_format
+    fmt = tc.string(tbl, "id_format", p, d.id_format, non_empty=True) or d.id_format
     try:
         sid = fmt.format(1)
     except (IndexError, KeyError, ValueError) as exc:
         raise SimConfigError(f"csms.id_format: {fmt!r} cannot format a number: {exc}") from None
     if not sid or len(sid) > 48 or "/" in sid:  # identifierString, used in the URL path
         raise SimConfigError(f"csms.id_format: {sid!r} is not a valid station identity")
-    return CsmsConfig(url, password, fmt, _bool(tbl, "discharge", p, d.discharge),
+    return CsmsConfig(url, password, fmt, tc.boolean(tbl, "discharge", p, d.discharge),
                       _path(tbl, "ca_file", p, base))
 
 
 def _site_meter(raw: Any) -> SiteMeterConfig:
     p = "site_meter"
-    tbl = _table(raw, p, {"enabled", "protocol", "host", "port", "rate_hz"})
+    tbl = tc.table(raw, p, {"enabled", "protocol", "host", "port", "rate_hz"})
     d = SiteMeterConfig()
-    protocol = tbl.get("protocol", d.protocol)
-    if protocol not in ("udp", "tcp"):
-        raise SimConfigError(f"site_meter.protocol: expected udp or tcp, got {protocol!r}")
+    protocol = tc.choice(tbl, "protocol", p, d.protocol, ("udp", "tcp"))
     return SiteMeterConfig(
-        enabled=_bool(tbl, "enabled", p, d.enabled), protocol=protocol,
-        host=_str(tbl, "host", p, d.host) or d.host,
-        port=_int(tbl, "port", p, d.port, lo=1, hi=65535),
-        rate_hz=_num(tbl, "rate_hz", p, d.rate_hz, lo=0.1, hi=50.0))
+        enabled=tc.boolean(tbl, "enabled", p, d.enabled), protocol=protocol,  # type: ignore[arg-type]
+        host=tc.string(tbl, "host", p, d.host, non_empty=True) or d.host,
+        port=tc.integer(tbl, "port", p, d.port, lo=1, hi=65535),
+        rate_hz=tc.num(tbl, "rate_hz", p, d.rate_hz, lo=0.1, hi=50.0))
 
 
 def _frequency(raw: Any, base: Path) -> FrequencyConfig:
     p = "frequency"
-    tbl = _table(raw, p, {"event", "trace", "start_delay_s", "hold_s"})
+    tbl = tc.table(raw, p, {"event", "trace", "start_delay_s", "hold_s"})
     if "event" in tbl and "trace" in tbl:
         raise SimConfigError("frequency: give either trace or event, not both")
     trace = _path(tbl, "trace", p, base)
-    event = None if trace is not None else _str(tbl, "event", p, "flat")
+    event = None if trace is not None else tc.string(tbl, "event", p, "flat", non_empty=True)
     if event is not None and event not in BUILTIN_EVENTS:
         raise SimConfigError(
             f"frequency.event: unknown event {event!r}; known: {', '.join(BUILTIN_EVENTS)}")
-    hold = _num(tbl, "hold_s", p, 0.0, lo=0, hi=86_400) if "hold_s" in tbl else None
-    return FrequencyConfig(event, trace, _num(tbl, "start_delay_s", p, 0.0, lo=0, hi=86_400),
+    hold = tc.num(tbl, "hold_s", p, 0.0, lo=0, hi=86_400) if "hold_s" in tbl else None
+    return FrequencyConfig(event, trace, tc.num(tbl, "start_delay_s", p, 0.0, lo=0, hi=86_400),
                            hold)
 
 
 def parse_sim_settings(doc: Mapping[str, Any], base_dir: Path) -> SimSettings:
-    """Build SimSettings from a parsed TOML document; relative paths resolve from base_dir."""
-    _table(doc, "", {"sim", "csms", "site_meter", "frequency"})
+    """Build SimSettings from a parsed TOML document; relative paths resolve from base_dir.
+
+    Raises:
+        SimConfigError: one line naming the offending key.
+    """
+    with tc.reraise_as(SimConfigError):
+        return _parse(doc, base_dir)
+
+
+def _parse(doc: Mapping[str, Any], base_dir: Path) -> SimSettings:
+    tc.table(doc, "", {"sim", "csms", "site_meter", "frequency"})
     p = "sim"
-    sim = _table(doc.get("sim", {}), p, {"seed", "fleet", "variation_frac", "plant_step_s",
+    sim = tc.table(doc.get("sim", {}), p, {"seed", "fleet", "variation_frac", "plant_step_s",
                                          "meter_values_period_s", "baseline_kw"})
     fleet = _path(sim, "fleet", p, base_dir)
     if fleet is None:
         raise SimConfigError("sim.fleet: required (path of the fleet TOML)")
     return SimSettings(
         fleet=fleet,
-        seed=_int(sim, "seed", p, 0, lo=0, hi=2**63 - 1),
-        variation_frac=_num(sim, "variation_frac", p, 0.0, lo=0.0, hi=0.9),
-        plant_step_s=_num(sim, "plant_step_s", p, 0.05, lo=0.001, hi=1.0),
-        meter_values_period_s=_num(sim, "meter_values_period_s", p, 5.0, lo=0.1, hi=3600),
-        baseline_kw=_num(sim, "baseline_kw", p, 0.0, lo=-1000, hi=1000),
+        seed=tc.integer(sim, "seed", p, 0, lo=0, hi=2**63 - 1),
+        variation_frac=tc.num(sim, "variation_frac", p, 0.0, lo=0.0, hi=0.9),
+        plant_step_s=tc.num(sim, "plant_step_s", p, 0.05, lo=0.001, hi=1.0),
+        meter_values_period_s=tc.num(sim, "meter_values_period_s", p, 5.0, lo=0.1, hi=3600),
+        baseline_kw=tc.num(sim, "baseline_kw", p, 0.0, lo=-1000, hi=1000),
         csms=_csms(doc.get("csms", {}), base_dir),
         site_meter=_site_meter(doc.get("site_meter", {})),
         frequency=_frequency(doc.get("frequency", {}), base_dir),
@@ -186,16 +150,4 @@ def load_sim_settings(path: str | Path) -> SimSettings:
         SimConfigError: one line naming the file and the offending key.
     """
     p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise SimConfigError(f"{p}: no such config file") from None
-    except OSError as exc:
-        raise SimConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SimConfigError(f"{p}: not valid TOML: {exc}") from None
-    try:
-        return parse_sim_settings(doc, p.parent)
-    except SimConfigError as exc:
-        raise SimConfigError(f"{p}: {exc}") from None
+    return tc.load_checked(p, lambda doc: parse_sim_settings(doc, p.parent), error=SimConfigError)

@@ -26,8 +26,6 @@ import asyncio
 import base64
 import contextlib
 import functools
-import importlib.resources
-import json
 import logging
 import random
 import ssl
@@ -35,14 +33,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import fastjsonschema
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from controller.ocpp.errors import FORMAT_VIOLATION, ValidationError
+from controller.ocpp.schemas import default_validators
+from controller.timefmt import rfc3339_utc
 from sim_chargers.chargeprofile import ActiveProfile, ProfileRejected, accept_profile, clear_matches
 from sim_chargers.plant import VehiclePlant
 
@@ -85,21 +84,6 @@ class StationConfig:
     default_heartbeat_s: float = 60.0  # when an Accepted boot gives interval 0
     max_frame_bytes: int = 65_536  # 10x the largest frame we expect (a SetChargingProfile)
     ping_interval_s: float | None = 20.0  # websocket keepalive detects a dead CSMS
-
-
-@functools.cache
-def request_validator(action: str) -> Callable[[Any], Any]:
-    """fastjsonschema validator of the v201 `<action>Request` schema, compiled once."""
-    res = importlib.resources.files("ocpp.v201").joinpath(f"schemas/{action}Request.json")
-    schema = json.loads(res.read_text(encoding="utf-8"))
-    schema.pop("$id", None)
-    validate: Callable[[Any], Any] = fastjsonschema.compile(schema)
-    return validate
-
-
-def iso_time(wall_s: float) -> str:
-    """Unix seconds -> RFC 3339 UTC with milliseconds, as OCPP wants."""
-    return datetime.fromtimestamp(wall_s, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 class SimStation:
@@ -270,7 +254,7 @@ class SimStation:
         reason = "CablePluggedIn" if started else "Trigger" if triggered else "MeterValuePeriodic"
         ev: dict[str, Any] = {
             "eventType": "Started" if started else "Updated",
-            "timestamp": iso_time(self._wall()),
+            "timestamp": rfc3339_utc(self._wall()),
             "triggerReason": reason,
             "seqNo": self._seq_no,
             "transactionInfo": {"transactionId": self.transaction_id, "chargingState":
@@ -303,7 +287,7 @@ class SimStation:
                     "context": context, "unitOfMeasure": {"unit": unit}}
 
         return {"evseId": EVSE_ID, "meterValue": [{
-            "timestamp": iso_time(self._wall()), "sampledValue": [
+            "timestamp": rfc3339_utc(self._wall()), "sampledValue": [
                 sv(max(p, 0.0), "Power.Active.Import", "W"),
                 sv(max(-p, 0.0), "Power.Active.Export", "W"),
                 sv(self.soc_frac * 100.0, "SoC", "Percent")]}]}
@@ -360,12 +344,12 @@ class SimStation:
         if handler is None:
             return _error(uid, "NotImplemented", f"{action} is not implemented")
         try:
-            request_validator(action)(payload)
+            default_validators().validate(action, "request", payload)
             result = handler(self, payload, recv_s)
-        except (fastjsonschema.JsonSchemaValueException, KeyError, ValueError, TypeError,
-                IndexError):
+        except (ValidationError, KeyError, ValueError, TypeError, IndexError):
             log.warning("%s: malformed %s", self.station_id, action, exc_info=True)
-            return _error(uid, "FormationViolation", f"malformed {action}")
+            # OCPP 2.0.1 Part 4 §4.2.3 (1.6 called it FormationViolation)
+            return _error(uid, FORMAT_VIOLATION, f"malformed {action}")
         except Exception:
             log.exception("%s: %s handler failed", self.station_id, action)
             return _error(uid, "InternalError", "")
@@ -432,7 +416,7 @@ class SimStation:
         return {"status": "Accepted"}
 
     def _status_payload(self) -> dict[str, Any]:
-        return {"timestamp": iso_time(self._wall()), "connectorStatus": "Occupied",
+        return {"timestamp": rfc3339_utc(self._wall()), "connectorStatus": "Occupied",
                 "evseId": EVSE_ID, "connectorId": CONNECTOR_ID}
 
     # -- profile -> plant --------------------------------------------------------------------
@@ -488,4 +472,4 @@ _HANDLERS: dict[str, _Handler] = {
 
 
 with contextlib.suppress(Exception):  # warm the cache at import: first profile stays fast
-    request_validator("SetChargingProfile")
+    default_validators().validate("SetChargingProfile", "request", {})

@@ -39,6 +39,7 @@ import orjson
 
 from controller import __version__
 from controller.settings import MqttConfig
+from controller.timefmt import rfc3339_utc
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,7 @@ def _valid_subtopic(subtopic: str) -> bool:
     return bool(subtopic) and "#" not in subtopic and "+" not in subtopic and "\0" not in subtopic
 
 
-def _iso_utc(wall_s: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall_s))
+_iso_utc = rfc3339_utc  # the one RFC 3339 formatter (controller/timefmt.py)
 
 
 class _Message:

@@ -141,30 +141,48 @@ def meter_values(p: Payload, st: StationState, wall_s: float) -> Reply:
     return {}, [reading] if reading is not None else []
 
 
+_POWER_IMPORT, _POWER_EXPORT = "Power.Active.Import", "Power.Active.Export"
+# Per-phase power values that add up to the total: one per line conductor, measured to neutral
+# ("L1" or "L1-N"). "N" and line-to-line values ("L1-L2") are not terms of that sum.
+_PHASE_CONDUCTOR = {"L1": "L1", "L2": "L2", "L3": "L3", "L1-N": "L1", "L2-N": "L2", "L3-N": "L3"}
+
+
 def _meter_reading(evse_id: int, meter_values: Any) -> MeterReading | None:
     """Latest Power.Active.Import - Power.Active.Export (W) and SoC from a meterValue list."""
     power_w: float | None = None
     soc_frac: float | None = None
     for mv in meter_values:  # in time order; later samples win
-        imp = exp = None
+        total: dict[str, float | None] = {}  # measurand -> W (no phase given)
+        phases: dict[str, dict[str, float | None]] = {}  # measurand -> conductor -> W
         for sv in mv["sampledValue"]:
             measurand = sv.get("measurand", "Energy.Active.Import.Register")
             if measurand == "SoC":
                 soc = float(sv["value"]) / 100.0
                 soc_frac = soc if 0.0 <= soc <= 1.0 else soc_frac  # ignore impossible SoC
-            elif measurand in ("Power.Active.Import", "Power.Active.Export"):
-                if "phase" in sv:  # per-phase values; the station also reports the total
-                    continue
-                watts = _watts(sv)
-                if measurand == "Power.Active.Import":
-                    imp = watts
-                else:
-                    exp = watts
+            elif measurand in (_POWER_IMPORT, _POWER_EXPORT):
+                phase = sv.get("phase")
+                if phase is None:
+                    total[measurand] = _watts(sv)
+                elif phase in _PHASE_CONDUCTOR:
+                    phases.setdefault(measurand, {})[_PHASE_CONDUCTOR[phase]] = _watts(sv)
+        imp = _power_w(_POWER_IMPORT, total, phases)
+        exp = _power_w(_POWER_EXPORT, total, phases)
         if imp is not None or exp is not None:
             power_w = (imp or 0.0) - (exp or 0.0)
     if power_w is None and soc_frac is None:
         return None
     return MeterReading(evse_id=evse_id, power_w=power_w, soc_frac=soc_frac)
+
+
+def _power_w(measurand: str, total: dict[str, float | None],
+             phases: dict[str, dict[str, float | None]]) -> float | None:
+    """The total if the station sent one, else the sum of its per-phase values."""
+    if measurand in total:
+        return total[measurand]
+    per_phase = phases.get(measurand)
+    if not per_phase or any(w is None for w in per_phase.values()):
+        return None
+    return math.fsum(w for w in per_phase.values() if w is not None)
 
 
 def _watts(sv: Payload) -> float | None:
@@ -176,6 +194,17 @@ def _watts(sv: Payload) -> float | None:
     except OverflowError:
         return None
     return watts if math.isfinite(watts) else None
+
+
+# requestedEnergyTransfer (EnergyTransferModeEnumType) -> phases carrying evMaxCurrent.
+_AC_PHASES = {"AC_single_phase": 1, "AC_two_phase": 2, "AC_three_phase": 3}
+# Above this an AC voltage with more than one phase is taken as line-to-line. ASSUMPTION: the
+# schema says only "maximum voltage supported by the EV", and chargers report polyphase EVs both
+# ways (400 V or 230 V in Europe). No public low-voltage supply has a phase-to-neutral voltage
+# above 277 V (IEC 60038: 230/400 V, 277/480 V), while the line-to-line voltage of a 230/400 V or
+# 277/480 V system is far above 300 V. A 120/208 V system reported as 208 V is read as
+# phase-to-neutral and so overstated by sqrt(3): measured power corrects the fleet model later.
+_LINE_TO_LINE_ABOVE_V = 300.0
 
 
 def notify_ev_charging_needs(p: Payload, st: StationState, wall_s: float) -> Reply:
@@ -190,10 +219,22 @@ def notify_ev_charging_needs(p: Payload, st: StationState, wall_s: float) -> Rep
             max_w = float(dc["evMaxCurrent"]) * float(dc["evMaxVoltage"])
     elif "acChargingParameters" in needs:
         ac = needs["acChargingParameters"]
-        # Assumption: evMaxCurrent (A per phase) x evMaxVoltage (V) is one phase's power; we do
-        # not know the phase count here, so this is the conservative single-phase figure.
-        max_w = float(ac["evMaxCurrent"]) * float(ac["evMaxVoltage"])
+        max_w = ac_max_power_w(float(ac["evMaxCurrent"]), float(ac["evMaxVoltage"]),
+                               needs["requestedEnergyTransfer"])
     return {"status": "Accepted"}, [EvLimitsReported(p["evseId"], max_w, None)]
+
+
+def ac_max_power_w(current_a: float, voltage_v: float, transfer_mode: str) -> float:
+    """AC power limit: phases x evMaxCurrent (A per phase) x phase-to-neutral voltage.
+
+    The phase count comes from requestedEnergyTransfer (1 if it names no AC mode: the
+    conservative figure). A polyphase voltage above _LINE_TO_LINE_ABOVE_V is line-to-line,
+    so V_phase = V / sqrt(3): AC_three_phase, 16 A, 400 V gives 11.1 kW.
+    """
+    phases = _AC_PHASES.get(transfer_mode, 1)
+    if phases > 1 and voltage_v > _LINE_TO_LINE_ABOVE_V:
+        voltage_v /= math.sqrt(3.0)
+    return phases * current_a * voltage_v
 
 
 def authorize(p: Payload, st: StationState, wall_s: float) -> Reply:

@@ -2,42 +2,44 @@
 
 Every profile is a TxProfile, Absolute, in W, with one period starting at 0, and lapses by itself
 (`duration` and `validTo`, SPEC §2.4) so a charger falls back to its baseline if we go silent.
+Its startSchedule lies SCHEDULE_BACKDATE_S in the past so a charger whose clock lags still
+applies it at once.
 Its id is stable per EVSE so a new profile replaces the previous one at the same stackLevel
 (K01.FR.05). No I/O and no clock reads here: wall time comes in as `wall_s`.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
 import orjson
 
 from controller.ocpp.rpc import CALL
 from controller.ocpp.schemas import Validators
+from controller.timefmt import rfc3339_utc
+
+__all__ = ["ACTION", "SCHEDULE_BACKDATE_S", "ProfileFrameEncoder", "build_set_charging_profile",
+           "profile_id", "rfc3339_utc", "round_limit_w", "schedule_duration_s"]
 
 ACTION = "SetChargingProfile"
 
-
-_SECONDS_CACHE: dict[int, str] = {}  # whole second -> "YYYY-MM-DDTHH:MM:SS" (strftime is slow)
-_SECONDS_CACHE_MAX = 256
-
-
-def rfc3339_utc(wall_s: float) -> str:
-    """Unix seconds -> RFC 3339 UTC with milliseconds, e.g. "2026-11-27T04:00:00.123Z"."""
-    sec, milli = divmod(math.floor(wall_s * 1000.0), 1000)
-    head = _SECONDS_CACHE.get(sec)
-    if head is None:
-        if len(_SECONDS_CACHE) >= _SECONDS_CACHE_MAX:
-            _SECONDS_CACHE.clear()
-        head = _SECONDS_CACHE[sec] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-    return f"{head}.{milli:03d}Z"
+# startSchedule is backdated by this much: a charger whose clock lags ours by up to this long
+# still sees a schedule that has already started (otherwise it would hold its old limit until
+# its own clock catches up). validTo stays at now + validity, so the moment the profile lapses
+# does not move; the schedule's duration grows by the backdate to end at that same moment.
+# 60 s covers chargers synced by NTP or by our Heartbeat currentTime (seconds of drift between
+# syncs); a larger skew is a misconfigured station, not something to paper over.
+SCHEDULE_BACKDATE_S = 60
 
 
 def round_limit_w(limit_w: float) -> float:
     """`limit` accepts at most one decimal (SPEC §2.4); -0.0 becomes 0.0."""
     return round(limit_w, 1) + 0.0
+
+
+def schedule_duration_s(validity_s: float) -> int:
+    """Whole seconds from the backdated startSchedule to validTo (= now + validity)."""
+    return int(validity_s + SCHEDULE_BACKDATE_S)
 
 
 def profile_id(evse_id: int, profile_id_base: int) -> int:
@@ -54,8 +56,9 @@ def build_set_charging_profile(*, evse_id: int, transaction_id: str, limit_w: fl
         evse_id: OCPP evse.id (>= 1).
         transaction_id: the EVSE's active transaction (TxProfile needs one, K01.FR.03).
         limit_w: signed power limit in W (negative = legacy discharge convention).
-        wall_s: Unix time now; becomes startSchedule.
-        validity_s: profile lifetime; becomes `duration` (whole seconds) and `validTo`.
+        wall_s: Unix time now; startSchedule is SCHEDULE_BACKDATE_S before it (clock skew).
+        validity_s: profile lifetime from now: `validTo` = now + this, and `duration` (whole
+            seconds) runs from the backdated start to about the same moment.
         profile_id_base: chargingProfile.id = base + evse_id.
         stack_level: stackLevel of our profiles.
     """
@@ -71,8 +74,8 @@ def build_set_charging_profile(*, evse_id: int, transaction_id: str, limit_w: fl
             "transactionId": transaction_id,
             "chargingSchedule": [{
                 "id": pid,
-                "startSchedule": rfc3339_utc(wall_s),
-                "duration": int(validity_s),
+                "startSchedule": rfc3339_utc(wall_s - SCHEDULE_BACKDATE_S),
+                "duration": schedule_duration_s(validity_s),
                 "chargingRateUnit": "W",
                 "chargingSchedulePeriod": [{"startPeriod": 0,
                                             "limit": round_limit_w(limit_w)}],
@@ -92,7 +95,7 @@ class ProfileFrameEncoder:
     def __init__(self, *, validity_s: float, profile_id_base: int, stack_level: int,
                  validators: Validators | None = None) -> None:
         self._validity_s = validity_s
-        self._duration = int(validity_s)
+        self._duration = schedule_duration_s(validity_s)
         self._base = profile_id_base
         self._stack = stack_level
         self._validators = validators
@@ -127,7 +130,8 @@ class ProfileFrameEncoder:
         dumps = orjson.dumps
         text = "".join((
             tpl[0], dumps(unique_id).decode(), tpl[1], rfc3339_utc(wall_s + self._validity_s),
-            tpl[2], dumps(transaction_id).decode(), tpl[3], rfc3339_utc(wall_s), tpl[4],
+            tpl[2], dumps(transaction_id).decode(), tpl[3],
+            rfc3339_utc(wall_s - SCHEDULE_BACKDATE_S), tpl[4],
             dumps(round_limit_w(limit_w)).decode(), "}]}]}}]",
         ))
         if first and self._validators is not None:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from controller.adapters.meter import MAX_LINE_BYTES, MeterEndpoint, open_meter
+from controller.adapters.meter import MAX_LINE_BYTES, MeterEndpoint, SourceFilter, open_meter
 from controller.settings import MeterConfig
 
 
@@ -141,3 +141,71 @@ async def test_close_drops_connected_tcp_clients() -> None:
     async with asyncio.timeout(5):
         assert await reader.read() == b""  # server side closed the connection
     writer.close()
+
+
+# -- sender allow-list (meter.allowed_sources) --------------------------------------------------
+
+ALLOWED = "127.0.0.2"  # the whole 127/8 is loopback on Linux: a second sender address
+
+
+async def test_udp_datagrams_from_a_source_not_allowed_are_dropped_counted_and_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    rec = Recorder()
+    ep = await open_meter(MeterConfig(protocol="udp", port=0, allowed_sources=(ALLOWED,)), rec,
+                          clock=fake_clock())
+    try:
+        with (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger,
+              socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as meter):
+            stranger.bind(("127.0.0.1", 0))
+            meter.bind((ALLOWED, 0))
+            for _ in range(3):
+                stranger.sendto(b'{"t": 1.0, "f_hz": 49.0}', ("127.0.0.1", ep.port))
+            meter.sendto(b'{"t": 1.0, "f_hz": 50.0}', ("127.0.0.1", ep.port))
+            await rec.wait_for(1)  # loopback keeps the order: the three came first
+    finally:
+        await ep.close()
+    assert [raw for raw, _ in rec.got] == [b'{"t": 1.0, "f_hz": 50.0}']
+    assert ep.sources.dropped == {"127.0.0.1": 3}
+    warnings = [r for r in caplog.records if "allowed_sources" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "127.0.0.1" in warnings[0].getMessage()
+
+
+async def test_tcp_connection_from_a_source_not_allowed_is_closed_unread() -> None:
+    rec = Recorder()
+    ep = await open_meter(MeterConfig(protocol="tcp", port=0, allowed_sources=(ALLOWED,)), rec,
+                          clock=fake_clock())
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", ep.port,
+                                                       local_addr=("127.0.0.1", 0))
+        async with asyncio.timeout(5):
+            assert await reader.read() == b""  # closed by the meter endpoint, nothing read
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", ep.port,
+                                                       local_addr=(ALLOWED, 0))
+        writer.write(b'{"t": 2.0, "f_hz": 50.0}\n')
+        await writer.drain()
+        await rec.wait_for(1)
+        writer.close()
+    finally:
+        await ep.close()
+    assert [raw for raw, _ in rec.got] == [b'{"t": 2.0, "f_hz": 50.0}']
+    assert ep.sources.dropped == {"127.0.0.1": 1}
+
+
+async def test_empty_allow_list_takes_any_sender(udp: tuple[MeterEndpoint, Recorder]) -> None:
+    ep, rec = udp
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((ALLOWED, 0))
+        sock.sendto(b"x", ("127.0.0.1", ep.port))
+        await rec.wait_for(1)
+    assert ep.sources.dropped == {}
+
+
+def test_dual_stack_peers_match_their_ipv4_address() -> None:
+    sources = SourceFilter(["192.0.2.10"])
+    assert sources.admit(("::ffff:192.0.2.10", 5000, 0, 0))
+    assert sources.admit(("192.0.2.10", 5000))
+    assert not sources.admit(("192.0.2.11", 5000))
+    assert not sources.admit(None)
+    assert sources.dropped == {"192.0.2.11": 1, "None": 1}

@@ -11,6 +11,8 @@ from controller.ocpp.events import (
 )
 from controller.ocpp.handlers import HANDLERS, StationState
 from controller.ocpp.schemas import default_validators
+from sim_chargers.plant import PlantParams, VehiclePlant
+from sim_chargers.station import SimStation, StationConfig
 
 WALL_S = 1_795_752_000.0
 TS = "2026-11-27T04:00:00Z"
@@ -139,6 +141,17 @@ def test_transaction_event_carries_meter_values():
         ([_sv(61.5, "SoC", "Percent")], None, 0.615),
         ([_sv(100, "Power.Active.Import", phase="L1"), _sv(300, "Power.Active.Import")],
          300.0, None),
+        # only per-phase values: their sum (L1 and L1-N name the same conductor)
+        ([_sv(100, "Power.Active.Import", phase="L1"), _sv(200, "Power.Active.Import",
+                                                           phase="L2-N"),
+          _sv(0.3, "Power.Active.Import", "kW", phase="L3")], 600.0, None),
+        ([_sv(1, "Power.Active.Export", "kW", phase=ph) for ph in ("L1", "L2", "L3")],
+         -3000.0, None),
+        ([_sv(500, "Power.Active.Import", phase="L1"), _sv(2000, "Power.Active.Export")],
+         -1500.0, None),  # per-phase import, total export
+        ([_sv(100, "Power.Active.Import", phase="L1"), _sv(50, "Power.Active.Import",
+                                                          phase="N"),
+          _sv(400, "Power.Active.Import", phase="L1-L2")], 100.0, None),  # not summed
     ],
 )
 def test_meter_values_give_signed_power_in_watts_and_soc_fraction(sampled, power_w, soc_frac):
@@ -173,6 +186,41 @@ def test_ac_charging_needs_report_current_times_voltage():
                                   "evMaxVoltage": 230}}}
     _, ev = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
     assert ev == [EvLimitsReported(2, 3680.0, None)]
+
+
+def _ac_needs(mode, amps, volts):
+    p = {"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": mode,
+         "acChargingParameters": {"energyAmount": 1, "evMinCurrent": 6, "evMaxCurrent": amps,
+                                  "evMaxVoltage": volts}}}
+    default_validators().validate("NotifyEVChargingNeeds", "request", p)
+    _, (ev,) = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
+    assert isinstance(ev, EvLimitsReported)
+    return ev.max_charge_w
+
+
+@pytest.mark.parametrize(("mode", "amps", "volts", "watts"), [
+    ("AC_three_phase", 16, 400, 3 * 16 * 400 / 3**0.5),  # 400 V line-to-line: 11.1 kW
+    ("AC_three_phase", 16, 230, 3 * 16 * 230),  # 230 V phase-to-neutral: 11.0 kW
+    ("AC_two_phase", 32, 400, 2 * 32 * 400 / 3**0.5),
+    ("AC_two_phase", 16, 230, 2 * 16 * 230),
+    ("AC_single_phase", 32, 230, 32 * 230),
+    ("AC_single_phase", 16, 400, 16 * 400),  # one phase: the voltage is taken as given
+    ("DC", 16, 400, 16 * 400),  # inconsistent mode: no phase count, conservative single phase
+])
+def test_ac_charging_needs_count_the_phases_of_the_requested_transfer(mode, amps, volts, watts):
+    assert _ac_needs(mode, amps, volts) == pytest.approx(watts)
+
+
+def test_simulated_station_charging_needs_come_out_at_eleven_kilowatts():
+    plant = VehiclePlant(PlantParams.uniform(
+        1, t_a_s=0.5, t_c_s=0.1, t_zero_s=0.1, ramp_up_w_s=5000.0, ramp_down_w_s=5000.0,
+        max_charge_w=11_000.0, max_discharge_w=11_000.0, capacity_wh=60_000.0), [0.5])
+    station = SimStation(StationConfig("CP001", "ws://127.0.0.1:1"), plant, 0)
+    p = station._needs()
+    assert p["chargingNeeds"]["requestedEnergyTransfer"] == "AC_three_phase"
+    _, (ev,) = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
+    assert isinstance(ev, EvLimitsReported)
+    assert ev.max_charge_w == pytest.approx(11_000.0, rel=0.02)  # not 16 A x 400 V = 6.4 kW
 
 
 SAMPLE_REQUESTS = {

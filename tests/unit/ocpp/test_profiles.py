@@ -1,9 +1,11 @@
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.ocpp.profiles import (
     ACTION,
+    SCHEDULE_BACKDATE_S,
     ProfileFrameEncoder,
     build_set_charging_profile,
     rfc3339_utc,
@@ -11,6 +13,7 @@ from controller.ocpp.profiles import (
 )
 from controller.ocpp.rpc import encode_call
 from controller.ocpp.schemas import default_validators
+from sim_chargers.chargeprofile import accept_profile
 
 WALL_S = 1_795_752_000.123  # 2026-11-27T04:00:00.123Z
 
@@ -42,9 +45,9 @@ def test_profile_is_an_absolute_tx_profile_in_watts_that_lapses_by_itself():
     assert (prof["id"], prof["chargingProfilePurpose"], prof["chargingProfileKind"]) == (
         1002, "TxProfile", "Absolute")
     assert prof["transactionId"] == "tx"
-    assert prof["validTo"] == "2026-11-27T04:00:30.123Z"
-    assert sched["startSchedule"] == "2026-11-27T04:00:00.123Z"
-    assert sched["duration"] == 30
+    assert prof["validTo"] == "2026-11-27T04:00:30.123Z"  # lapses validity_s from now
+    assert sched["startSchedule"] == "2026-11-27T03:59:00.123Z"  # backdated for clock skew
+    assert sched["duration"] == 90  # backdate + validity: ends at validTo
     assert sched["chargingRateUnit"] == "W"
     assert sched["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": -3000.0}]
 
@@ -82,3 +85,23 @@ def test_fast_path_reuses_its_template_after_the_first_frame():
     second = enc.encode("2", 1, "tx", 20.0, WALL_S + 1)
     assert enc._templates[1] is template
     assert second == _dict_path("2", 1, "tx", 20.0, WALL_S + 1)
+
+
+@pytest.mark.parametrize("lag_s", [0.0, 5.0, 59.0])
+def test_charger_whose_clock_lags_applies_the_profile_at_once_and_drops_it_at_valid_to(lag_s):
+    p = build_set_charging_profile(evse_id=1, transaction_id="tx", limit_w=-4000.0,
+                                   wall_s=WALL_S, validity_s=30.0, profile_id_base=1000,
+                                   stack_level=1)
+    # the charger's wall clock reads WALL_S - lag_s when the profile arrives (its now_s = 0)
+    active = accept_profile(p, evse_id=1, transaction_id="tx", now_s=0.0, wall_s=WALL_S - lag_s)
+    assert active.limit_at(0.0) == -4000.0
+    assert active.limit_at(30.0 + lag_s - 0.01) == -4000.0
+    assert active.limit_at(30.0 + lag_s) is None  # lapses at validTo by the charger's clock
+
+
+def test_backdate_tolerates_a_minute_of_skew():
+    assert SCHEDULE_BACKDATE_S == 60
+    sched = build_set_charging_profile(evse_id=1, transaction_id="tx", limit_w=0.0,
+                                       wall_s=WALL_S, validity_s=2.5, profile_id_base=1000,
+                                       stack_level=1)["chargingProfile"]["chargingSchedule"][0]
+    assert sched["duration"] == 62  # whole seconds, still ends by validTo

@@ -58,7 +58,7 @@ def test_variation_is_seeded_and_bounded() -> None:
 
 
 @pytest.mark.parametrize(("doc", "message"), [
-    ({"group": [group(colour="red")]}, "unknown key group[0].'colour'"),
+    ({"group": [group(colour="red")]}, "unknown key 'group[0].colour'"),
     ({"group": [group(model="Trabant")]}, "group[0].model: unknown vehicle model 'Trabant'; "
                                           "known models: 'VW ID3 Pro (2023)'"),
     ({"group": [group(count=0)]}, "group[0].count"),
@@ -81,7 +81,7 @@ def test_bad_fleet_files_name_the_key(doc: dict[str, Any], message: str) -> None
 def test_load_fleet_names_the_file(tmp_path: Path) -> None:
     f = tmp_path / "fleet.toml"
     f.write_text('[[group]]\nmodel = "Renault Zoe"\ncount = 1\ncharger_kw = 11\nsoc = 0.5\nx = 1\n')
-    with pytest.raises(FleetFileError, match=r"fleet\.toml: unknown key group\[0\]\.'x'"):
+    with pytest.raises(FleetFileError, match=r"fleet\.toml: unknown key 'group\[0\]\.x'"):
         load_fleet(f)
     with pytest.raises(FleetFileError, match="no such fleet file"):
         load_fleet(tmp_path / "missing.toml")

@@ -231,9 +231,9 @@ async def test_garbage_from_the_server_gets_errors_and_the_station_survives(
         await csms.send_raw(junk)
     await until(lambda: any(f[1] == "g4" for f in csms.frames[n:] if isinstance(f, list)))
     errors = {f[1]: f[2] for f in csms.frames[n:] if f[0] == 4}
-    assert errors["g1"] == "FormationViolation"
-    assert errors["g2"] == "FormationViolation"
-    assert errors["g4"] == "FormationViolation"
+    assert errors["g1"] == "FormatViolation"
+    assert errors["g2"] == "FormatViolation"
+    assert errors["g4"] == "FormatViolation"
     assert errors["-1"] == "RpcFrameworkError"
     assert station.connected
     assert station.transaction_id is not None
@@ -333,3 +333,19 @@ async def test_trigger_message_answers(setup: Setup, request_: dict[str, Any], s
         await until(lambda: len(csms.calls(follow_up)) > before[follow_up])
         schema(f"{follow_up}Request")(csms.calls(follow_up)[-1][3])
     assert len(csms.calls("BootNotification")) == before["BootNotification"]
+
+
+@pytest.mark.parametrize("payload", [
+    {"evseId": "one", "chargingProfile": {}},  # wrong type
+    {"chargingProfile": {}},  # missing field
+    {"evseId": 1, "chargingProfile": {}, "colour": "red"},  # unknown field
+])
+def test_malformed_call_gets_the_ocpp_2_0_1_format_violation_code(payload: dict[str, Any]) -> None:
+    plant = VehiclePlant(PlantParams.uniform(
+        1, t_a_s=0.0, t_c_s=0.0, t_zero_s=0.0, ramp_up_w_s=1e6, ramp_down_w_s=1e6,
+        max_charge_w=11_000, max_discharge_w=11_000, capacity_wh=50_000), np.array([0.5]))
+    station = SimStation(StationConfig("CP001", "ws://127.0.0.1:1"), plant, 0)
+    reply = station.handle_frame(json.dumps([2, "u1", "SetChargingProfile", payload]))
+    assert reply is not None
+    assert json.loads(reply)[:3] == [4, "u1", "FormatViolation"]  # 1.6's name: FormationViolation
+    assert plant.setpoint_w[0] == 0.0
