@@ -27,6 +27,7 @@ from controller.adapters.mqtt import ConsoleTelemetry, MqttTelemetry, Telemetry
 from controller.adapters.ocpp_server import OcppServer
 from controller.adapters.statefile import AcceptedStationsFile
 from controller.adapters.systemd import SystemdNotifier, watchdog_period_s
+from controller.ageing_tracker import AgeingTracker, batteries_from, battery_for
 from controller.control.controller import Controller, ControlParams, TickResult
 from controller.control.fleet import FleetState
 from controller.control.meter import MeterGuard, MeterSample, MeterSampleError
@@ -67,7 +68,8 @@ class Daemon:
         self.sync = FleetSync(self.fleet, {s.id: s for s in settings.ocpp.stations},
                               refresh_s=settings.control.refresh_s)
         self.contracts: list[ContractedService] = contracts_from(
-            (s.name, s.contract_kw) for s in settings.services)
+            ((s.name, s.contract_kw) for s in settings.services),
+            overrides=settings.contract_overrides())
         self.controller = Controller(self.contracts, ControlParams.from_config(settings.control))
         m = settings.meter
         self.guard = MeterGuard(f_min_hz=m.f_min_hz, f_max_hz=m.f_max_hz,
@@ -91,6 +93,11 @@ class Daemon:
         self.last_sample: MeterSample | None = None
         self.last_result: TickResult | None = None
         self.stats = LoopStats()
+        # Battery ageing per EVSE, stepped by the telemetry loop (never on the control tick).
+        a = settings.ageing
+        self.ageing = AgeingTracker(
+            batteries_from(((s.id, s.vehicle) for s in settings.ocpp.stations), a.chemistry),
+            default=battery_for(None, a.chemistry), price_per_kwh=a.battery_price_per_kwh)
         self.tick_hooks: list[TickHook] = []
         self.ready = asyncio.Event()
         self._dirty = np.zeros(0, dtype=bool)  # rows whose per-EVSE telemetry changed
@@ -232,13 +239,23 @@ class Daemon:
         return fleet_payload(self.fleet, self.last_result, self.last_sample,
                              meter_state=self._meter_state,
                              stations_online=len(self.server.station_ids_online()),
-                             stats=self.stats, wall_s=self._wall())
+                             stats=self.stats, wall_s=self._wall(),
+                             ageing=self.ageing.summary())
+
+    def _update_ageing(self) -> np.ndarray:
+        """Step the ageing tracker to now; loss % per fleet row (NaN: never in service)."""
+        try:
+            self.ageing.update(self.fleet, self._clock())
+        except Exception:  # telemetry must never stop the daemon
+            log.exception("ageing update failed")
+        return self.ageing.loss_pct()
 
     async def _telemetry_loop(self) -> None:
         m = self.settings.mqtt
         last_all = -1e9
         while True:
             await asyncio.sleep(m.fleet_period_s)
+            ageing_pct = self._update_ageing()
             self.telemetry.publish("fleet", self.fleet_snapshot())
             now = self._clock()
             n = self.fleet.n
@@ -251,7 +268,9 @@ class Daemon:
             self._dirty[:n] = False
             for r in rows.tolist():  # telemetry, off the control path; coalesced per topic
                 sid, evse = self.fleet.keys[r]
-                self.telemetry.publish_latest(f"evse/{sid}/{evse}", evse_payload(self.fleet, r))
+                pct = float(ageing_pct[r]) if r < ageing_pct.size else None
+                self.telemetry.publish_latest(f"evse/{sid}/{evse}",
+                                              evse_payload(self.fleet, r, ageing_loss_pct=pct))
 
     # -- lifecycle ------------------------------------------------------------------------------
     def stopping(self) -> None:

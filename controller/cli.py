@@ -22,7 +22,8 @@ from controller import __version__
 from controller.settings import ConfigError, load_settings
 
 # Offline tools, each exposing add_subparser(subparsers); imported when the parser is built.
-TOOLS = ("controller.tools.evaluate", "controller.tools.eligibility", "controller.tools.trace")
+TOOLS = ("controller.tools.evaluate", "controller.tools.eligibility", "controller.tools.trace",
+         "controller.tools.report")
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1

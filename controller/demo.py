@@ -2,7 +2,8 @@
 
 Orchestration only: it builds a daemon config for the simulated fleet, starts everything in one
 event loop, records what the daemon saw at every tick, and scores it with the same compliance
-metric (control/metrics.py) that evaluation uses. Writes `run.json` and `demo.png` to --out.
+metric (control/metrics.py) that evaluation uses. Writes `run.json`, `demo.png` and
+`report.html` (controller/tools/report.py) to --out.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from controller.control.controller import TickResult
 from controller.control.metrics import Compliance, score, tube
 from controller.control.services import ServiceError, contracts_from
 from controller.settings import ConfigError, MqttConfig, parse_settings
+from controller.tools.report import write_report
 
 if TYPE_CHECKING:
     from sim_chargers.fleetfile import FleetSpec
@@ -207,7 +209,9 @@ async def run_demo(opts: DemoOptions, out: TextIO = sys.stdout) -> int:
         {"summary": summary, "record": asdict(rec)}, default=float, indent=1))
     plot = opts.out_dir / "demo.png"
     write_plot(rec, opts, full_s, plot)
-    print(f"  wrote {plot} and {opts.out_dir / 'run.json'}", file=out)
+    report = write_report([opts.out_dir / "run.json"], opts.out_dir / "report.html",
+                          title=f"v2ghub demo: {opts.service} {opts.contract_kw:g} kW")
+    print(f"  wrote {plot}, {opts.out_dir / 'run.json'} and {report}", file=out)
     return 0
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from controller.ageing_tracker import AgeingSummary
 from controller.control.controller import TickResult
 from controller.control.fleet import FleetState
 from controller.control.meter import MeterSample
@@ -45,10 +46,15 @@ class LoopStats:
 
 def fleet_payload(fleet: FleetState, result: TickResult | None, sample: MeterSample | None,
                   *, meter_state: str, stations_online: int, stats: LoopStats,
-                  wall_s: float) -> dict[str, object]:
-    """`<prefix>/fleet`: frequency, requested / offered / measured / available power, health."""
+                  wall_s: float, ageing: AgeingSummary | None = None) -> dict[str, object]:
+    """`<prefix>/fleet`: frequency, requested / offered / measured / available power, health.
+
+    With `ageing`: mean and max capacity loss (% of nominal) over the EVSEs ever in service and
+    the fleet's total ageing cost (currency of `ageing.battery_price_per_kwh`).
+    """
     active = fleet.online & fleet.tx_active
     r = result
+    a = ageing
     return {
         "t": wall_s,
         "f_hz": sample.f_hz if sample else None,
@@ -66,15 +72,24 @@ def fleet_payload(fleet: FleetState, result: TickResult | None, sample: MeterSam
         "ticks": stats.ticks,
         "tick_overruns": stats.overruns,
         "tick_cost_p99_ms": stats.cost_p99_ms(),
+        "ageing_loss_pct_mean": a.loss_pct_mean if a else None,
+        "ageing_loss_pct_max": a.loss_pct_max if a else None,
+        "ageing_cost": a.cost if a else None,
     }
 
 
-def evse_payload(fleet: FleetState, row: int) -> dict[str, object]:
-    """`<prefix>/evse/<station>/<evse>`: state, offered setpoint, measurement, limits."""
+def evse_payload(fleet: FleetState, row: int, *,
+                 ageing_loss_pct: float | None = None) -> dict[str, object]:
+    """`<prefix>/evse/<station>/<evse>`: state, offered setpoint, measurement, limits, ageing.
+
+    `ageing_loss_pct`: capacity lost by the vehicles on this EVSE while in service, % of nominal
+    (None: not tracked or never in service; NaN is published as null).
+    """
     f = fleet
     return {
         "online": bool(f.online[row]), "tx_active": bool(f.tx_active[row]),
         "setpoint_w": float(f.setpoint_w[row]), "measured_w": float(f.measured_w[row]),
         "soc_frac": float(f.soc_frac[row]), "max_charge_w": float(f.max_charge_w[row]),
         "max_discharge_w": float(f.max_discharge_w[row]),
+        "ageing_loss_pct": ageing_loss_pct,
     }
