@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from controller.control.fleet import FleetState
+from controller.control.vehicles import NEUTRAL, lookup
 from controller.ocpp import events as ev
 from controller.settings import StationConfig
 
@@ -51,10 +52,16 @@ class FleetSync:
         self.closing = False  # shutdown begun: stations going away are expected
 
     def row(self, station_id: str, evse_id: int) -> int:
-        """The fleet row of an EVSE, created with the station's configured rating."""
+        """The fleet row of an EVSE, created with the station's rating and vehicle prior."""
         st = self._stations[station_id]
-        return self.fleet.row(station_id, evse_id, max_power_w=st.max_power_kw * 1000.0,
-                              can_discharge=st.discharge == "negative_limit")
+        known = self.fleet.index.get((station_id, evse_id))
+        if known is not None:
+            return known
+        row = self.fleet.row(station_id, evse_id, max_power_w=st.max_power_kw * 1000.0,
+                             can_discharge=st.discharge == "negative_limit")
+        # dynamics prior of the configured vehicle (settings validated the name); else NEUTRAL
+        self.fleet.set_prior(row, lookup(st.vehicle) if st.vehicle else NEUTRAL)
+        return row
 
     def apply(self, station_id: str, event: object, now_s: float) -> Alarm | None:
         """Apply one event; returns an alarm to publish, if any."""

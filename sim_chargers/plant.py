@@ -18,8 +18,11 @@ Model (SPEC §2.2, seed Table 11):
 - After the dead time the power ramps toward the target: |p| rising at `ramp_up_w_s`, falling at
   `ramp_down_w_s`; crossing zero ramps down to 0 at ramp_down, then up at ramp_up. A step that
   contains an effective time is split there (exact piecewise ramps, no step-size artefact).
-- SoC integrates the power (trapezoidal over each segment) times `efficiency` on charge and
-  divided by it on discharge, / capacity_wh / 3600. At SoC >= 1 charging stops and at SoC <= 0
+- Conversion losses: `power_w` is GRID-side. The battery receives grid energy x `efficiency`
+  on charge and gives grid energy / `efficiency` on discharge (one-way efficiency; the seed gives
+  94.7-99 % for bidirectional on-board chargers). SoC integrates the BATTERY-side energy
+  (trapezoidal over each segment) / capacity_wh / 3600; `losses_wh` accumulates the difference
+  per vehicle. At SoC >= 1 charging stops and at SoC <= 0
   discharging stops: the power is forced to 0 in that step and the target is held at 0 in that
   direction until the SoC moves away from the bound.
 """
@@ -53,7 +56,7 @@ class PlantParams:
     max_charge_w: FloatArray
     max_discharge_w: FloatArray
     capacity_wh: FloatArray
-    efficiency: FloatArray  # one-way conversion efficiency, 1.0 until losses are modelled
+    efficiency: FloatArray  # one-way grid <-> battery conversion efficiency (1.0 = lossless)
 
     def __post_init__(self) -> None:
         n: int | None = None
@@ -120,6 +123,7 @@ class VehiclePlant:
         self._pending_at = np.full(n, np.inf)  # effective time of the pending target (inf none)
         self._pending_zero = np.zeros(n, dtype=bool)  # pending dead time includes t_zero
         self._t_s = float(now_s)
+        self._losses_wh = np.zeros(n)
 
     @property
     def n(self) -> int:
@@ -137,6 +141,11 @@ class VehiclePlant:
     def setpoint_w(self) -> FloatArray:
         """Latest commanded (clamped) setpoint per vehicle, pending or in effect."""
         return np.where(np.isfinite(self._pending_at), self._pending, self._target)
+
+    @property
+    def losses_wh(self) -> FloatArray:
+        """Conversion losses so far per vehicle (Wh, >= 0): grid-side minus battery-side energy."""
+        return self._losses_wh
 
     @property
     def time_s(self) -> float:
@@ -209,8 +218,9 @@ class VehiclePlant:
         eff = self.params.efficiency
         e1 = 0.5 * (p0 + p1) * seg1
         e2 = 0.5 * (p1 + p2) * seg2
-        e_ws = e1 + e2
-        stored_ws = np.where(e_ws > 0, e_ws * eff, e_ws / eff)
+        stored_ws = (np.where(e1 > 0, e1 * eff, e1 / eff)
+                     + np.where(e2 > 0, e2 * eff, e2 / eff))  # battery side, per segment
+        self._losses_wh = self._losses_wh + (e1 + e2 - stored_ws) / 3600.0
         soc = self._soc + stored_ws / 3600.0 / self.params.capacity_wh
         full = soc >= 1.0
         empty = soc <= 0.0

@@ -11,9 +11,10 @@ Per tick:
    (the service state still advances with a NaN frequency: nothing triggers on bad data).
 2. eligible = online & tx_active; targets = the dispatch strategy's split of the response.
    The strategy is a seam (`Dispatcher`): "naive" is the capacity-proportional split with no
-   regard to dynamics (dispatch.split_with_headroom); "compensated" is the best the core has, and
-   today that is the same split (the dynamics-aware dispatcher is the next issue's work; it gets
-   the per-row vehicle priors through `make_dispatch`).
+   regard to dynamics (dispatch.split_with_headroom); "compensated" is the dynamics-aware
+   dispatch of dispatch_comp (standing readiness offsets, deadline planning with the per-row
+   dynamics model, feedback on measured power). Its priors are the fleet's dynamics columns,
+   which `make_dispatch(name, priors)` can also fill.
 3. send_rows = eligible rows never sent, moved ≥ min_step_w from the last offered setpoint, or
    last sent ≥ refresh_s ago (profiles expire by themselves; the refresh keeps them alive).
 The caller offers those setpoints and then calls `fleet.mark_sent(rows, target[rows], now_s)`.
@@ -30,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.control.dispatch import Split, split_with_headroom
+from controller.control.dispatch_comp import CompensatedDispatch
 from controller.control.services import ContractedService, ServiceState
 
 if TYPE_CHECKING:
@@ -68,17 +70,20 @@ def make_dispatch(name: str, priors: Sequence[VehicleModel] | None = None) -> Di
     """The strategy called `name` ("naive" or "compensated").
 
     Args:
-        name: "naive" = proportional split; "compensated" = the best strategy available, which
-            today is also the proportional split (honestly: no compensation yet).
-        priors: per-row vehicle model priors (library values, never the plant's); unused until
-            a dynamics-aware strategy exists.
+        name: "naive" = proportional split (stateless, ignores priors); "compensated" = a new
+            dispatch_comp.CompensatedDispatch (stateful: one per controller).
+        priors: per-row vehicle model priors (library values, never the plant's). When given,
+            the compensated dispatch writes them into the fleet's dynamics columns on its first
+            tick (if the row count matches); otherwise it uses the columns as they are
+            (FleetState.set_prior, vehicles.NEUTRAL by default).
 
     Raises:
         ValueError: unknown name.
     """
-    del priors
     if name not in DISPATCH_NAMES:
         raise ValueError(f"unknown dispatch {name!r}; known: {', '.join(DISPATCH_NAMES)}")
+    if name == "compensated":
+        return CompensatedDispatch(priors)
     return proportional_dispatch
 
 

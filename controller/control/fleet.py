@@ -9,8 +9,12 @@ drops is marked offline, so row indices stay stable for the life of the process.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
+
+from controller.control.vehicles import NEUTRAL, VehicleModel
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -24,7 +28,17 @@ _FLOAT_FIELDS: dict[str, float] = {
     "sent_at_s": np.nan,  # monotonic time of the last offer
     "measured_w": np.nan,  # last MeterValues active power (import - export)
     "soc_frac": np.nan,  # last reported state of charge, 0..1
+    # Dynamics prior per row (control.dynamics): vehicles.NEUTRAL until `set_prior` names the
+    # vehicle (config `vehicle`, or what the EV reports); later refined by identification.
+    "t_a_s": NEUTRAL.t_a_s,  # start delay from idle
+    "t_c_s": NEUTRAL.t_c_s,  # change delay while power flows
+    "t_zero_s": NEUTRAL.t_zero_cross_s,  # extra dead time for a charge <-> discharge switch
+    "ramp_up_w_s": NEUTRAL.ramp_up_w_s,  # |p| rising
+    "ramp_down_w_s": NEUTRAL.ramp_down_w_s,  # |p| falling
+    "quantum_w": 0.0,  # setpoint resolution of the EVSE (0: continuous)
 }
+# Columns that `set_prior` fills from a VehicleModel.
+DYNAMICS_FIELDS = ("t_a_s", "t_c_s", "t_zero_s", "ramp_up_w_s", "ramp_down_w_s")
 _BOOL_FIELDS = ("online", "tx_active", "can_discharge")
 
 
@@ -61,6 +75,20 @@ class FleetState:
         self._f["max_discharge_w"][i] = max_power_w if can_discharge else 0.0
         self._b["can_discharge"][i] = can_discharge
         return i
+
+    def set_prior(self, rows: int | Sequence[int] | IntArray,
+                  model: VehicleModel | Sequence[VehicleModel]) -> None:
+        """Write a dynamics prior (one model, or one per row) into the dynamics columns."""
+        idx = np.atleast_1d(np.asarray(rows, dtype=np.intp))
+        models = [model] * idx.size if isinstance(model, VehicleModel) else list(model)
+        if len(models) != idx.size:
+            raise ValueError(f"set_prior: {idx.size} rows but {len(models)} models")
+        cols = {"t_a_s": [m.t_a_s for m in models], "t_c_s": [m.t_c_s for m in models],
+                "t_zero_s": [m.t_zero_cross_s for m in models],
+                "ramp_up_w_s": [m.ramp_up_w_s for m in models],
+                "ramp_down_w_s": [m.ramp_down_w_s for m in models]}
+        for k, vals in cols.items():
+            self._f[k][idx] = vals
 
     def rows_of(self, station_id: str) -> list[int]:
         """Rows belonging to one station (empty if never seen)."""
@@ -123,3 +151,27 @@ class FleetState:
     @property
     def soc_frac(self) -> FloatArray:
         return self._f["soc_frac"][: self.n]
+
+    @property
+    def t_a_s(self) -> FloatArray:
+        return self._f["t_a_s"][: self.n]
+
+    @property
+    def t_c_s(self) -> FloatArray:
+        return self._f["t_c_s"][: self.n]
+
+    @property
+    def t_zero_s(self) -> FloatArray:
+        return self._f["t_zero_s"][: self.n]
+
+    @property
+    def ramp_up_w_s(self) -> FloatArray:
+        return self._f["ramp_up_w_s"][: self.n]
+
+    @property
+    def ramp_down_w_s(self) -> FloatArray:
+        return self._f["ramp_down_w_s"][: self.n]
+
+    @property
+    def quantum_w(self) -> FloatArray:
+        return self._f["quantum_w"][: self.n]

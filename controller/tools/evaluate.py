@@ -8,9 +8,11 @@ What each side knows:
 - the PLANT uses the fleet file's parameters with seeded per-vehicle variation (each vehicle's
   dead times and ramp rates scaled by an independent uniform factor in [1 - v, 1 + v]);
 - the CONTROLLER knows only the library values of each vehicle's model (vehicles.lookup), handed
-  to the dispatch strategy as priors. "naive" ignores them (capacity-proportional split);
-  "compensated" is the best strategy the control core has, which today is the same split: the
-  dynamics-aware dispatcher is the next issue's work, and the JSON says which one ran.
+  to the dispatch strategy as priors (FleetState dynamics columns). "naive" ignores them
+  (capacity-proportional split); "compensated" is control.dispatch_comp (readiness offsets,
+  deadline planning on the per-vehicle model, feedback on the measured fleet power).
+- the plant models conversion losses: each vehicle's one-way efficiency is drawn (seeded) from
+  the seed's 94.7-99 % range unless the fleet gives one; `losses_kwh` is their sum.
 
 Time base: ticks at max(trace rate, 1 / tick_s) (default 10 Hz), capped at the 50 Hz trace limit
 of SPEC §3.2; the trace is read at each tick by zero-order hold. At each tick: due setpoints are
@@ -36,6 +38,7 @@ from typing import Any, Protocol, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from controller.control.ageing import AgeingState
 from controller.control.controller import DISPATCH_NAMES, Controller, ControlParams, make_dispatch
 from controller.control.fleet import FleetState
 from controller.control.metrics import event_timings, score
@@ -56,6 +59,9 @@ IntArray = npt.NDArray[np.intp]
 EXIT_BAD_INPUT = 2
 OCPP_DELAY_S = 0.1  # fixed CSMS -> charger delivery delay; PITFALLS: ~85-125 ms fan-out p50/p99
 VARIATION_FRAC = 0.2  # issue 3: +-20 % per-vehicle spread of the plant's dynamics
+# One-way conversion efficiency of bidirectional on-board chargers, seed §VI: 94.7-99 %. A
+# vehicle whose fleet file gives none (efficiency 1.0) draws one uniformly from this range.
+EFFICIENCY_RANGE = (0.947, 0.99)
 MIN_TICK_S = 1.0 / MAX_RATE_HZ  # SPEC §3.2: traces up to 50 Hz
 _TIME_EPS_S = 1e-9  # float slack when a delivery time coincides with a tick
 # Dynamics varied per vehicle, in this order (same recipe as sim_chargers.fleetfile).
@@ -84,11 +90,15 @@ class EvalResult:
     full_delivery_s_max: float | None  # max over events fully delivered
     soc_min: float  # over all vehicles and the whole run
     soc_max: float
-    losses_kwh: float  # 0.0: the plant does not model conversion losses yet (efficiency 1)
+    losses_kwh: float  # conversion losses of all vehicles over the run (plant.losses_wh)
     losses_modelled: bool
     n_events: int  # runs of |E| > tol with one sign (metrics.event_timings)
     events_not_started: int  # events that ended before any response beyond tol
     events_not_full: int  # events that ended before full delivery
+    ageing_loss_pct_mean: float  # capacity lost over the run, % of nominal, mean over vehicles
+    ageing_loss_pct_max: float  # the same, worst vehicle
+    ageing_cost: float  # fleet total, lost kWh x battery_price_per_kwh (its currency)
+    battery_price_per_kwh: float
     dispatch_note: str
     tick_s: float
     ocpp_delay_s: float
@@ -108,13 +118,17 @@ class EvalResult:
 
 _DISPATCH_NOTES = {
     "naive": "capacity-proportional split, no regard to vehicle dynamics",
-    "compensated": "best available in the control core; today identical to naive "
-                   "(dynamics-aware dispatch is not implemented yet)",
+    "compensated": "dynamics-aware: standing zero-sum readiness offsets, deadline planning "
+                   "with per-vehicle priors, feedback on measured power",
 }
 
 
 def vary(params: PlantParams, variation_frac: float, seed: int) -> PlantParams:
-    """Copy of `params` with each vehicle's dead times and ramps scaled by U[1-v, 1+v] (seeded)."""
+    """Copy of `params`: dead times and ramps scaled by U[1-v, 1+v], efficiency drawn (seeded).
+
+    Efficiency: vehicles at 1.0 (none given) draw from EFFICIENCY_RANGE (its middle when v = 0);
+    others keep theirs.
+    """
     if not (math.isfinite(variation_frac) and 0.0 <= variation_frac < 1.0):
         raise EvaluateError(f"variation_frac: must be in [0, 1), got {variation_frac!r}")
     arrays = {name: getattr(params, name) for name in _PARAM_FIELDS}
@@ -123,6 +137,12 @@ def vary(params: PlantParams, variation_frac: float, seed: int) -> PlantParams:
         for name in _VARIED:
             arrays[name] = arrays[name] * rng.uniform(1 - variation_frac, 1 + variation_frac,
                                                       params.n)
+    # losses: own stream, so the dynamics draw above is what it always was for a seed; without
+    # variation every such vehicle gets the middle of the range
+    lo, hi = EFFICIENCY_RANGE
+    drawn = (np.random.default_rng([seed, 1]).uniform(lo, hi, params.n) if variation_frac > 0
+             else np.full(params.n, 0.5 * (lo + hi)))
+    arrays["efficiency"] = np.where(params.efficiency >= 1.0, drawn, params.efficiency)
     return PlantParams(**arrays)
 
 
@@ -145,13 +165,18 @@ def tick_period_s(trace: Trace, tick_s: float) -> float:
 
 
 def fleet_state(spec: FleetSpec) -> FleetState:
-    """One row per vehicle: online, in an active transaction, limits = charger rating."""
+    """One row per vehicle: online, in an active transaction, limits = charger rating.
+
+    Dynamics priors are the LIBRARY values of each vehicle's model (vehicles.lookup), never
+    the file's overrides nor the plant's varied figures.
+    """
     fleet = FleetState(capacity=spec.n)
     for i, charger_w in enumerate(spec.charger_w.tolist()):
         fleet.row(f"EV{i:06d}", 1, max_power_w=charger_w, can_discharge=True)
     fleet.online[:] = True
     fleet.tx_active[:] = True
     fleet.soc_frac[:] = spec.soc_frac
+    fleet.set_prior(np.arange(spec.n), [lookup(m.name) for m in spec.models])
     return fleet
 
 
@@ -178,9 +203,10 @@ class ClosedLoop:
     """
 
     def __init__(self, plant: PlantLike, fleet: FleetState, ctl: Controller, *,
-                 ocpp_delay_s: float) -> None:
+                 ocpp_delay_s: float, recorder: RunRecorder | None = None) -> None:
         self.plant, self.fleet, self.ctl = plant, fleet, ctl
         self.ocpp_delay_s = ocpp_delay_s
+        self.recorder = recorder  # sees each tick's power and SoC (ageing, run record)
         soc = plant.soc_frac
         self.soc_lo, self.soc_hi = float(soc.min(initial=1.0)), float(soc.max(initial=0.0))
         self._queue: deque[tuple[float, IntArray, FloatArray]] = deque()
@@ -201,6 +227,11 @@ class ClosedLoop:
             progress(1.0)
         return out
 
+    def losses_kwh(self) -> float:
+        """Conversion losses of the plant so far (kWh); 0 for a plant that does not model them."""
+        losses = getattr(self.plant, "losses_wh", None)
+        return 0.0 if losses is None else float(np.sum(losses)) / 1000.0
+
     def _deliver(self, now_s: float) -> None:
         q = self._queue
         while q and q[0][0] <= now_s + _TIME_EPS_S:
@@ -215,6 +246,8 @@ class ClosedLoop:
         self.soc_hi = max(self.soc_hi, float(soc.max(initial=0.0)))
         self.fleet.measured_w[:] = p
         self.fleet.soc_frac[:] = soc
+        if self.recorder is not None:
+            self.recorder.observe(now_s, p, soc)
         return float(p.sum())
 
     def _control(self, now_s: float, freq_hz: float) -> None:
@@ -228,11 +261,147 @@ class ClosedLoop:
                 self._deliver(now_s)
 
 
+# -- ageing and the run record --------------------------------------------------------------------
+# Battery price for `ageing_cost` when none is given, per kWh of nominal capacity: BloombergNEF's
+# December 2024 battery price survey gives $97/kWh for BEV packs ($115/kWh over all uses); rounded.
+# The cost comes out in the price's currency.
+BATTERY_PRICE_PER_KWH = 100.0
+# Ageing is stepped once per simulated second, not per tick. Calendar ageing is a per-day rate, and
+# a 10 kW charger moves a 40 kWh battery's SoC by < 0.007 % a second, so the decimation only
+# misses SoC reversals shorter than a second (half-cycles < 1e-4 deep); throughput is still
+# integrated every tick.
+AGEING_STEP_S = 1.0
+RECORD_PERIOD_S = 0.1  # the run record (--record) keeps samples at most at 10 Hz (issue 3 item 7)
+RECORD_FORMAT = "v2ghub-run-record"  # `format` of the --record document; `version` 1
+_RECORD_DECIMALS = {"t_s": 3, "f_hz": 5, "expected_w": 1, "delivered_w": 1, "soc_min": 6,
+                    "soc_max": 6, "soc_mean": 6}
+
+
+class RunRecorder:
+    """Watches the closed loop tick by tick: per-vehicle ageing and, optionally, a run record.
+
+    `evaluate` starts it, calls `observe` on every tick (from `ClosedLoop`) and `finish` at the
+    end; then `ageing` holds the per-vehicle state and, with `keep_series`, `to_record(result)`
+    is the `--record` document `v2ghub report` reads. Per tick: a few numpy calls over the
+    vehicles, no Python loop over them.
+    """
+
+    def __init__(self, *, keep_series: bool = False, ageing_step_s: float = AGEING_STEP_S,
+                 record_period_s: float = RECORD_PERIOD_S) -> None:
+        self.keep_series = keep_series
+        self.ageing_step_s = ageing_step_s
+        self.record_period_s = record_period_s
+        self.ageing = AgeingState([])
+        self.price_per_kwh = BATTERY_PRICE_PER_KWH
+        self.models: tuple[str, ...] = ()
+        self.capacity_wh = np.zeros(0)
+        self.full_delivery_s = math.nan
+        self.series: dict[str, FloatArray] = {}
+        self._energy_wh = np.zeros(0)
+        self._soc_last = np.zeros(0)
+        self._t_prev = math.nan
+        self._t_aged = 0.0
+        self._t_kept = -math.inf
+        self._k = 0
+        self._kept: list[int] = []
+        self._soc_stats: list[tuple[float, float, float]] = []
+
+    def start(self, models: Sequence[str], chemistries: Sequence[str], capacity_wh: FloatArray,
+              soc_frac: FloatArray, price_per_kwh: float) -> None:
+        """Vehicles at t = 0 (one entry each); sets every SoC reference."""
+        if not (math.isfinite(price_per_kwh) and price_per_kwh >= 0):
+            raise EvaluateError(f"battery_price_per_kwh: must be >= 0, got {price_per_kwh!r}")
+        self.models, self.price_per_kwh = tuple(models), price_per_kwh
+        self.capacity_wh = np.asarray(capacity_wh, dtype=np.float64)
+        self.ageing = AgeingState(chemistries)
+        self.ageing.step(0.0, soc_frac, 0.0, self.capacity_wh)
+        self._energy_wh = np.zeros(self.ageing.n)
+        self._soc_last = soc_frac
+
+    def observe(self, now_s: float, power_w: FloatArray, soc_frac: FloatArray) -> None:
+        """One tick: the plant's power (W) and SoC (0..1) per vehicle at `now_s`."""
+        if not math.isnan(self._t_prev):
+            self._energy_wh += np.abs(power_w) * ((now_s - self._t_prev) / 3600.0)
+        self._t_prev, self._soc_last = now_s, soc_frac
+        if now_s - self._t_aged >= self.ageing_step_s - _TIME_EPS_S:
+            self._age(now_s, soc_frac)
+        if self.keep_series and now_s - self._t_kept >= self.record_period_s - _TIME_EPS_S:
+            self._t_kept = now_s
+            self._kept.append(self._k)
+            self._soc_stats.append((float(soc_frac.min(initial=1.0)),
+                                    float(soc_frac.max(initial=0.0)), float(soc_frac.mean())))
+        self._k += 1
+
+    def _age(self, now_s: float, soc_frac: FloatArray) -> None:
+        dt_s = now_s - self._t_aged
+        mean_power_w = self._energy_wh * (3600.0 / dt_s) if dt_s > 0 else 0.0
+        self.ageing.step(dt_s, soc_frac, mean_power_w, self.capacity_wh)
+        self._energy_wh[:] = 0.0
+        self._t_aged = now_s
+
+    def finish(self, t_s: FloatArray, f_hz: FloatArray, expected_w: FloatArray,
+               delivered_w: FloatArray, full_delivery_s: float) -> None:
+        """Age the last partial step; keep the recorded ticks' samples (with `keep_series`)."""
+        if self._t_prev > self._t_aged:
+            self._age(self._t_prev, self._soc_last)
+        self.full_delivery_s = full_delivery_s
+        if self.keep_series:
+            idx = np.asarray(self._kept, dtype=np.intp)
+            stats = np.asarray(self._soc_stats, dtype=np.float64).reshape(-1, 3)
+            self.series = {"t_s": t_s[idx], "f_hz": f_hz[idx], "expected_w": expected_w[idx],
+                           "delivered_w": delivered_w[idx], "soc_min": stats[:, 0],
+                           "soc_max": stats[:, 1], "soc_mean": stats[:, 2]}
+
+    @property
+    def loss_pct_mean(self) -> float:
+        """Capacity lost so far, % of nominal, mean over the vehicles."""
+        pct = self.ageing.loss_pct
+        return float(pct.mean()) if pct.size else 0.0
+
+    @property
+    def loss_pct_max(self) -> float:
+        """Capacity lost so far, % of nominal, worst vehicle."""
+        return float(self.ageing.loss_pct.max(initial=0.0))
+
+    @property
+    def cost(self) -> float:
+        """Fleet ageing cost so far: lost kWh x battery price."""
+        return float(self.ageing.cost(self.price_per_kwh).sum())
+
+    def to_record(self, result: EvalResult) -> dict[str, Any]:
+        """The `--record` document: summary, <= 10 Hz series, per-vehicle final ageing."""
+        if not self.keep_series:
+            raise EvaluateError("to_record: the recorder was made without keep_series")
+        return {
+            "format": RECORD_FORMAT, "version": 1, "source": "evaluate",
+            "summary": {**result.to_dict(), "required_full_delivery_s": self.full_delivery_s},
+            "record": {k: np.round(v, _RECORD_DECIMALS[k]).tolist()
+                       for k, v in self.series.items()},
+            "vehicles": {
+                "model": list(self.models),
+                "capacity_kwh": (self.capacity_wh / 1000.0).tolist(),
+                "ageing_loss_pct": self.ageing.loss_pct.tolist(),
+                "ageing_cost": self.ageing.cost(self.price_per_kwh).tolist(),
+                "throughput_kwh": (self.ageing.throughput_wh / 1000.0).tolist(),
+            },
+        }
+
+
+def _start_recorder(recorder: RunRecorder | None, spec: FleetSpec,
+                    price_per_kwh: float) -> RunRecorder:
+    rec = recorder if recorder is not None else RunRecorder()
+    rec.start(spec.model_names, [m.chemistry for m in spec.models], spec.params.capacity_wh,
+              spec.soc_frac, price_per_kwh)
+    return rec
+
+
 def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], *,
              dispatch: str = "compensated", seed: int = 0,
              variation_frac: float = VARIATION_FRAC, tick_s: float = 0.1,
              ocpp_delay_s: float = OCPP_DELAY_S,
-             progress: Callable[[float], None] | None = None) -> EvalResult:
+             progress: Callable[[float], None] | None = None,
+             battery_price_per_kwh: float = BATTERY_PRICE_PER_KWH,
+             recorder: RunRecorder | None = None) -> EvalResult:
     """Run the closed loop over the whole trace and score it (SPEC §3.5).
 
     Args:
@@ -249,9 +418,12 @@ def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], 
         ocpp_delay_s: fixed delay between a setpoint leaving the controller and reaching the
             vehicle (>= 0).
         progress: called with the fraction done (0..1) about a hundred times.
+        battery_price_per_kwh: prices the ageing (`ageing_cost`), >= 0.
+        recorder: collects ageing and, if asked, the run record (`RunRecorder`); a fresh
+            ageing-only one when None.
 
     Raises:
-        EvaluateError: bad dispatch, variation, tick, delay or an empty contract list.
+        EvaluateError: bad dispatch, variation, tick, delay, price or an empty contract list.
     """
     wall0 = time.perf_counter()
     if not contracts:
@@ -271,17 +443,20 @@ def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], 
     priors = [lookup(m.name) for m in spec.models]  # library values only, never the plant's
     ctl = Controller(contracts, ControlParams(tick_period_s=tick),
                      dispatch=make_dispatch(dispatch, priors))
-    loop = ClosedLoop(plant, fleet_state(spec), ctl, ocpp_delay_s=ocpp_delay_s)
+    rec = _start_recorder(recorder, spec, battery_price_per_kwh)
+    loop = ClosedLoop(plant, fleet_state(spec), ctl, ocpp_delay_s=ocpp_delay_s, recorder=rec)
     measured = loop.run(t, f, progress)
+    rec.finish(t, f, expected, measured - baseline_w,
+               max(c.definition.full_s for c in contracts))
     return _result(contracts, spec, dispatch=dispatch, t=t, expected=expected,
                    delivered=measured - baseline_w, loop=loop, variation_frac=variation_frac,
-                   seed=seed, tick=tick, ocpp_delay_s=ocpp_delay_s, wall0=wall0)
+                   seed=seed, tick=tick, ocpp_delay_s=ocpp_delay_s, wall0=wall0, rec=rec)
 
 
 def _result(contracts: Sequence[ContractedService], spec: FleetSpec, *, dispatch: str,
             t: FloatArray, expected: FloatArray, delivered: FloatArray, loop: ClosedLoop,
             variation_frac: float, seed: int, tick: float, ocpp_delay_s: float,
-            wall0: float) -> EvalResult:
+            wall0: float, rec: RunRecorder) -> EvalResult:
     pc_w = max(c.contract_w for c in contracts)
     full_s = max(c.definition.full_s for c in contracts)
     comp = score(t, expected, delivered, pc_w, full_s)
@@ -295,9 +470,12 @@ def _result(contracts: Sequence[ContractedService], spec: FleetSpec, *, dispatch
         energy_shortfall_kwh=comp.energy_shortfall_kwh,
         start_delay_s_max=max(starts) if starts else None,
         full_delivery_s_max=max(fulls) if fulls else None,
-        soc_min=loop.soc_lo, soc_max=loop.soc_hi, losses_kwh=0.0, losses_modelled=False,
+        soc_min=loop.soc_lo, soc_max=loop.soc_hi, losses_kwh=loop.losses_kwh(),
+        losses_modelled=True,
         n_events=len(events), events_not_started=len(events) - len(starts),
         events_not_full=len(events) - len(fulls), dispatch_note=_DISPATCH_NOTES[dispatch],
+        ageing_loss_pct_mean=rec.loss_pct_mean, ageing_loss_pct_max=rec.loss_pct_max,
+        ageing_cost=rec.cost, battery_price_per_kwh=rec.price_per_kwh,
         tick_s=tick, ocpp_delay_s=ocpp_delay_s, variation_frac=variation_frac, seed=seed,
         steps=int(t.size), wall_time_s=time.perf_counter() - wall0)
 
@@ -330,6 +508,12 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ocpp-delay-s", default=str(OCPP_DELAY_S), metavar="S",
                    help=f"setpoint delivery delay (default {OCPP_DELAY_S} s)")
     p.add_argument("--json", action="store_true", help="print one JSON object (SPEC §3.5)")
+    p.add_argument("--battery-price", default=str(BATTERY_PRICE_PER_KWH), metavar="PER_KWH",
+                   help="battery price per kWh of capacity, prices the ageing (default "
+                        f"{BATTERY_PRICE_PER_KWH:g}: BNEF 2024 BEV pack average, USD)")
+    p.add_argument("--record", metavar="FILE.json", default=None,
+                   help="also write the run record (<= 10 Hz series, per-vehicle ageing) that "
+                        "`v2ghub report` renders")
 
 
 def _number(text: str, label: str, kind: type[float] | type[int] = float) -> float:
@@ -354,15 +538,33 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         delay = _number(args.ocpp_delay_s, "--ocpp-delay-s")
         spec = load_fleet(args.fleet)
         trace = load_trace(args.trace)
+        price = _number(args.battery_price, "--battery-price")
+        rec = RunRecorder(keep_series=args.record is not None)
         bar = _ProgressBar(err) if err.isatty() and not args.json else None
         res = evaluate(spec, trace, contracts, dispatch=args.dispatch, seed=seed,
                        variation_frac=variation, ocpp_delay_s=delay,
-                       progress=bar.update if bar else None)
+                       progress=bar.update if bar else None, battery_price_per_kwh=price,
+                       recorder=rec)
+        if args.record is not None:
+            write_record(args.record, rec.to_record(res))
     except (EvaluateError, ServiceError, FleetFileError, TraceError) as exc:
         print(f"v2ghub evaluate: {exc}", file=err)
         return EXIT_BAD_INPUT
     print(res.to_json() if args.json else summary(res), file=out)
     return 0
+
+
+def write_record(path: str, doc: dict[str, Any]) -> None:
+    """Write a run record as compact JSON (the CLI edge's only file output).
+
+    Raises:
+        EvaluateError: the file cannot be written (one line).
+    """
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, separators=(",", ":"))
+    except OSError as exc:
+        raise EvaluateError(f"--record: cannot write {path}: {exc.strerror}") from None
 
 
 class _ProgressBar:
@@ -399,7 +601,10 @@ def summary(res: EvalResult) -> str:
         f"  start delay (max)    {_fmt_s(res.start_delay_s_max)}",
         f"  full delivery (max)  {_fmt_s(res.full_delivery_s_max)}",
         f"  SoC range            {res.soc_min:.4f} .. {res.soc_max:.4f}",
-        f"  losses               {res.losses_kwh:.3f} kWh (conversion losses not modelled yet)",
+        f"  losses               {res.losses_kwh:.3f} kWh (conversion losses)",
+        f"  ageing               {res.ageing_loss_pct_mean:.6f} % mean, "
+        f"{res.ageing_loss_pct_max:.6f} % max of capacity; cost {res.ageing_cost:.2f} "
+        f"at {res.battery_price_per_kwh:g} per kWh",
         f"  {res.steps} ticks of {res.tick_s:g} s in {res.wall_time_s:.2f} s",
     ])
 

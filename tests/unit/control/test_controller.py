@@ -261,13 +261,14 @@ def test_controller_uses_the_dispatch_strategy_it_is_given() -> None:
     assert res.shortfall_w / KW == pytest.approx(-10)
 
 
-@pytest.mark.parametrize("name", DISPATCH_NAMES)
-def test_named_dispatchers_today_are_the_proportional_split(name: str) -> None:
+def test_naive_dispatch_is_the_proportional_split() -> None:
     fleet = three_rows()
     ctl = Controller(contracts_from([("DC-L", 20.0)]), ControlParams(),
-                     dispatch=make_dispatch(name))
+                     dispatch=make_dispatch("naive"))
     assert ctl.tick(fleet, 0.0, 49.5).target_w / KW == pytest.approx([-10, -10, 0])
-    assert make_dispatch(name) is proportional_dispatch
+    assert make_dispatch("naive") is proportional_dispatch
+    assert "compensated" in DISPATCH_NAMES
+    assert make_dispatch("compensated") is not proportional_dispatch
 
 
 def test_unknown_dispatch_name_is_refused() -> None:

@@ -140,6 +140,28 @@ def test_soc_integrates_energy() -> None:
     assert plant.soc_frac[0] == pytest.approx(0.51, abs=3e-6)
 
 
+@pytest.mark.parametrize(("setpoint_w", "battery_wh", "loss_wh"), [
+    (3600.0, 100.0 * 0.95, 100.0 * 0.05),  # charging: the battery gets grid energy x eta
+    (-3600.0, -100.0 / 0.95, 100.0 / 0.95 - 100.0),  # discharging: it gives grid energy / eta
+])
+def test_conversion_losses_sit_between_grid_and_battery(setpoint_w: float, battery_wh: float,
+                                                        loss_wh: float) -> None:
+    plant = make(soc=0.5, capacity_wh=10_000.0, ramp_up_w_s=1e9, ramp_down_w_s=1e9, t_a_s=0.0,
+                 efficiency=0.95)
+    plant.command([0], [setpoint_w], 0.0)
+    run_to(plant, 100.0)  # 100 Wh at the grid side
+    assert plant.power_w[0] == setpoint_w  # the grid-side power is what was asked
+    assert plant.soc_frac[0] == pytest.approx(0.5 + battery_wh / 10_000.0, abs=3e-6)
+    assert plant.losses_wh[0] == pytest.approx(loss_wh, rel=1e-3)
+
+
+def test_lossless_plant_reports_no_losses() -> None:
+    plant = make()
+    plant.command([0], [5 * KW], 0.0)
+    run_to(plant, 20.0)
+    assert plant.losses_wh.tolist() == [0.0]
+
+
 def test_non_finite_setpoints_are_ignored() -> None:
     plant = make()
     plant.command([0], [float("nan")], 0.0)
