@@ -28,7 +28,12 @@ from controller.adapters.ocpp_server import OcppServer
 from controller.adapters.statefile import AcceptedStationsFile
 from controller.adapters.systemd import SystemdNotifier, watchdog_period_s
 from controller.ageing_tracker import AgeingTracker, batteries_from, battery_for
-from controller.control.controller import Controller, ControlParams, TickResult
+from controller.control.controller import (
+    Controller,
+    ControlParams,
+    TickResult,
+    make_dispatch,
+)
 from controller.control.fleet import FleetState
 from controller.control.meter import MeterGuard, MeterSample, MeterSampleError
 from controller.control.services import ContractedService, contracts_from
@@ -70,7 +75,10 @@ class Daemon:
         self.contracts: list[ContractedService] = contracts_from(
             ((s.name, s.contract_kw) for s in settings.services),
             overrides=settings.contract_overrides())
-        self.controller = Controller(self.contracts, ControlParams.from_config(settings.control))
+        # priors reach the compensated dispatch through the fleet's dynamics columns, which
+        # FleetSync fills from each station's configured vehicle when its row appears
+        self.controller = Controller(self.contracts, ControlParams.from_config(settings.control),
+                                     dispatch=make_dispatch(settings.control.dispatch))
         m = settings.meter
         self.guard = MeterGuard(f_min_hz=m.f_min_hz, f_max_hz=m.f_max_hz,
                                 stale_after_s=m.stale_after_s)

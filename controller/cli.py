@@ -93,7 +93,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     opts = DemoOptions(out_dir=Path(args.out), event=args.event, contract_kw=args.contract_kw,
                        service=args.service, fleet=Path(args.fleet) if args.fleet else None,
                        mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
-                       hold_s=args.hold_s)
+                       hold_s=args.hold_s, dispatch=args.dispatch)
     try:
         return asyncio.run(run_demo(opts))
     except ConfigError as exc:
@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="built-in frequency event (default: dc-l-dip)")
     demo.add_argument("--hold-s", type=float, default=None, metavar="S",
                       help="how long the event holds its extreme (default: the event's own)")
+    demo.add_argument("--dispatch", default="naive", choices=["naive", "compensated"],
+                      help="control.dispatch of the demo daemon (default: naive)")
     demo.add_argument("--service", default="DC-L", help="contracted service (default: DC-L)")
     demo.add_argument("--contract-kw", type=float, default=100.0,
                       help="contracted power in kW (default: 100)")

@@ -50,6 +50,7 @@ class DemoOptions:
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     hold_s: float | None = None  # how long the event holds its extreme (None: event default)
+    dispatch: str = "naive"  # control.dispatch of the demo daemon (the daemon default)
     tail_s: float = TAIL_S
 
 
@@ -104,6 +105,7 @@ def _daemon_doc(opts: DemoOptions, n: int, charger_kw: list[float], mqtt_port: i
         "meter": {"host": "127.0.0.1", "port": 0},
         "mqtt": {"enabled": mqtt_port > 0, "port": mqtt_port or 1883},
         "service": [{"name": opts.service, "contract_kw": opts.contract_kw}],
+        "control": {"dispatch": opts.dispatch},
     }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from controller import tomlcheck as tc
+from controller.control.controller import DISPATCH_NAMES
 from controller.control.services import (
     COMPOUND_NAMES,
     DEFAULT_DEFINITIONS,
@@ -134,6 +135,12 @@ class ControlConfig:
     # Refresh a profile before it lapses: a third of its validity leaves two retries.
     refresh_s: float = 10.0
     fallback_ramp_s: float = 2.0  # response decays to baseline over this on bad meter input
+    # "naive": capacity-proportional split, vehicles idle at 0 W between events (no standing
+    # energy cost). "compensated": dynamics-aware, keeps vehicles flowing at a standing
+    # baseline that cancels at the site so change delays (0.02-0.78 s) apply instead of start
+    # delays (0.5-3.8 s, seed Table 11); costs conversion losses and drifts SoC until energy
+    # management lands (issue 4), hence not the default yet.
+    dispatch: str = "naive"
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,13 +459,15 @@ def _trigger_hz(base: ServiceDefinition, tbl: Mapping[str, Any], path: str) -> f
 def _control(raw: Any) -> ControlConfig:
     path = "control"
     tbl = tc.table(raw, path)
-    tc.reject_unknown(tbl, {"tick_period_s", "min_step_w", "refresh_s", "fallback_ramp_s"}, path)
+    tc.reject_unknown(tbl, {"tick_period_s", "min_step_w", "refresh_s", "fallback_ramp_s",
+                            "dispatch"}, path)
     d = ControlConfig()
     return ControlConfig(
         tick_period_s=tc.num(tbl, "tick_period_s", path, d.tick_period_s, lo=0.01, hi=10),
         min_step_w=tc.num(tbl, "min_step_w", path, d.min_step_w, lo=0, hi=1e6),
         refresh_s=tc.num(tbl, "refresh_s", path, d.refresh_s, lo=0.5, hi=3600),
         fallback_ramp_s=tc.num(tbl, "fallback_ramp_s", path, d.fallback_ramp_s, lo=0, hi=600),
+        dispatch=tc.choice(tbl, "dispatch", path, d.dispatch, DISPATCH_NAMES),
     )
 
 

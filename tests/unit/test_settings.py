@@ -270,3 +270,17 @@ def test_meter_allowed_sources_must_be_ip_addresses(bad):
 def test_example_service_keys_restate_the_defaults():
     (svc,) = load_settings(EXAMPLE).services
     assert svc.definitions == (DEFAULT_DEFINITIONS["DC-L"],)
+
+
+def test_control_dispatch_chooses_the_strategy_the_daemon_runs():
+    from controller.app import Daemon  # noqa: PLC0415
+    from controller.control.dispatch_comp import CompensatedDispatch  # noqa: PLC0415
+
+    doc = minimal_doc()
+    doc["mqtt"]["enabled"] = False
+    assert parse_settings(doc).control.dispatch == "naive"
+    doc["control"] = {"dispatch": "compensated"}
+    assert isinstance(Daemon(parse_settings(doc)).controller.dispatch, CompensatedDispatch)
+    doc["control"] = {"dispatch": "psychic"}
+    with pytest.raises(ConfigError, match="control.dispatch"):
+        parse_settings(doc)
