@@ -282,5 +282,5 @@ def test_control_dispatch_chooses_the_strategy_the_daemon_runs():
     doc["control"] = {"dispatch": "compensated"}
     assert isinstance(Daemon(parse_settings(doc)).controller.dispatch, CompensatedDispatch)
     doc["control"] = {"dispatch": "psychic"}
-    with pytest.raises(ConfigError, match="control.dispatch"):
+    with pytest.raises(ConfigError, match=r"control\.dispatch"):
         parse_settings(doc)
