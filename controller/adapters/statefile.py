@@ -152,9 +152,9 @@ class AcceptedStationsFile:
         try:
             save_accepted(self.path, ids, wall_s=self._wall())
         except OSError:
-            self.failures += 1
             log.warning("could not write station state file %s; accepted stations will have "
                         "to boot again after a restart", self.path, exc_info=True)
+            self.failures += 1  # after the log: a reader that sees the count sees the warning
             return
         self.saves += 1
         log.info("station state file %s: %d accepted station(s)", self.path, len(ids))

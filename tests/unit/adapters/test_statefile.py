@@ -91,7 +91,8 @@ async def test_writer_task_writes_the_latest_requested_set(tmp_path):
     try:
         sf.request_save(frozenset({"CP1"}))
         sf.request_save(frozenset({"CP1", "CP2"}))  # coalesced: the latest set wins
-        await until(lambda: sf.load() == {"CP1", "CP2"})
+        # the counter moves after the rename, in the worker thread: wait for it, then read
+        await until(lambda: sf.saves >= 1 and sf.load() == {"CP1", "CP2"})
         assert sf.failures == 0
         assert 1 <= sf.saves <= 2
     finally:
