@@ -28,6 +28,7 @@ from controller.adapters.ocpp_server import OcppServer
 from controller.adapters.statefile import AcceptedStationsFile
 from controller.adapters.systemd import SystemdNotifier, watchdog_period_s
 from controller.ageing_tracker import AgeingTracker, batteries_from, battery_for
+from controller.control import energy
 from controller.control.controller import (
     Controller,
     ControlParams,
@@ -35,10 +36,11 @@ from controller.control.controller import (
     make_dispatch,
 )
 from controller.control.fleet import FleetState
+from controller.control.identify import Identifier, IdentParams
 from controller.control.meter import MeterGuard, MeterSample, MeterSampleError
 from controller.control.services import ContractedService, contracts_from
 from controller.fleet_sync import Alarm, FleetSync
-from controller.ocpp.events import Event
+from controller.ocpp.events import Event, MeterReading
 from controller.ocpp.session import SessionParams
 from controller.settings import Settings
 from controller.snapshots import LoopStats, evse_payload, fleet_payload
@@ -56,6 +58,9 @@ ALARM_REPEAT_S = 10.0
 # Meter samples tick at once, but not closer than this: SPEC §3.3's fastest meter is 50 Hz, so a
 # flood of datagrams (a misconfigured or hostile sender) cannot turn into a flood of ticks.
 MIN_SAMPLE_TICK_GAP_S = 0.02
+# Offer -> vehicle delay taken off identified dead times: the compensated dispatch models this
+# delay itself (dispatch_comp.CompParams.ocpp_delay_s, 0.1 s: measured OCPP fan-out p50-p99).
+IDENT_TRANSPORT_DELAY_S = 0.1
 # On shutdown the baseline setpoints get this long to reach the stations before we close.
 SHUTDOWN_FLUSH_S = 1.0
 
@@ -70,15 +75,25 @@ class Daemon:
         self._clock = clock
         self._wall = wall
         self.fleet = FleetState(capacity=max(64, len(settings.ocpp.stations)))
+        # online identification of each EVSE's dead times and ramps from MeterValues (fed by
+        # FleetSync) around the setpoints offered (_offer); refines the dynamics columns
+        self.identifier = Identifier(self.fleet,
+                                     IdentParams(transport_delay_s=IDENT_TRANSPORT_DELAY_S))
         self.sync = FleetSync(self.fleet, {s.id: s for s in settings.ocpp.stations},
-                              refresh_s=settings.control.refresh_s)
+                              refresh_s=settings.control.refresh_s, identifier=self.identifier)
         self.contracts: list[ContractedService] = contracts_from(
             ((s.name, s.contract_kw) for s in settings.services),
             overrides=settings.contract_overrides())
         # priors reach the compensated dispatch through the fleet's dynamics columns, which
         # FleetSync fills from each station's configured vehicle when its row appears
+        en = settings.energy
+        self.energy = energy.EnergyParams(soc_min_frac=en.soc_min, soc_max_frac=en.soc_max,
+                                          alarm_ratio=en.alarm_ratio)
+        self._soc_windows = {s.id: (s.soc_min, s.soc_max) for s in settings.ocpp.stations}
+        self._windowed_rows = 0  # rows whose per-station SoC window is written
         self.controller = Controller(self.contracts, ControlParams.from_config(settings.control),
-                                     dispatch=make_dispatch(settings.control.dispatch))
+                                     dispatch=make_dispatch(settings.control.dispatch,
+                                                            energy=self.energy))
         m = settings.meter
         self.guard = MeterGuard(f_min_hz=m.f_min_hz, f_max_hz=m.f_max_hz,
                                 stale_after_s=m.stale_after_s)
@@ -109,6 +124,7 @@ class Daemon:
         self.tick_hooks: list[TickHook] = []
         self.ready = asyncio.Event()
         self._dirty = np.zeros(0, dtype=bool)  # rows whose per-EVSE telemetry changed
+        self._measured_at_s = np.zeros(0)  # per row: when its MeterValues power arrived
         self._alarm_sent_s: dict[str, float] = {}
         self._meter_state = "no_data"
         self._started_s = clock()
@@ -119,9 +135,23 @@ class Daemon:
     # -- inputs ---------------------------------------------------------------------------------
     def _on_event(self, station_id: str, event: Event) -> None:
         """A session event: update the fleet arrays, publish what needs an alarm."""
-        alarm = self.sync.apply(station_id, event, self._clock())
+        now_s = self._clock()
+        alarm = self.sync.apply(station_id, event, now_s)
+        if isinstance(event, MeterReading) and event.power_w is not None:
+            self._note_measured(station_id, event.evse_id, now_s)
         if alarm is not None:
             self._publish_alarm(alarm)
+
+    def _note_measured(self, station_id: str, evse_id: int, now_s: float) -> None:
+        """Remember when a row's measured power arrived (the dispatch's model takes it once)."""
+        row = self.fleet.index.get((station_id, evse_id))
+        if row is None:
+            return
+        if self._measured_at_s.size < self.fleet.n:
+            grown = np.full(self.fleet.n, -np.inf)
+            grown[: self._measured_at_s.size] = self._measured_at_s
+            self._measured_at_s = grown
+        self._measured_at_s[row] = now_s
 
     def _on_meter(self, raw: bytes, recv_s: float) -> None:
         try:
@@ -144,8 +174,20 @@ class Daemon:
     def tick(self) -> TickResult:
         """One control pass: frequency -> fleet request -> setpoints offered to stations."""
         start_s = self._clock()
+        if self.fleet.n != self._windowed_rows:  # new rows only: not a per-row loop per tick
+            energy.apply_windows(self.fleet, self._soc_windows, self._windowed_rows)
+            self._windowed_rows = self.fleet.n
         freq = self.guard.freq_hz(start_s)
-        result = self.controller.tick(self.fleet, start_s, freq)
+        # the site power closes the compensated dispatch's loop (SPEC §3.3 p_w); a sample is
+        # fresh exactly when the frequency is (MeterGuard: within stale_after_s), never older
+        sample = self.last_sample if freq is not None else None
+        site_w = sample.p_w if sample is not None else None
+        n = self.fleet.n
+        measured_at = np.full(n, -np.inf)
+        measured_at[: min(n, self._measured_at_s.size)] = self._measured_at_s[:n]
+        result = self.controller.tick(self.fleet, start_s, freq, site_power_w=site_w,
+                                      site_power_at_s=sample.recv_s if sample else None,
+                                      measured_at_s=measured_at)
         self._offer(result.send_rows, result.target_w[result.send_rows], start_s)
         self.last_result = result
         self._check_meter_state(start_s)
@@ -165,6 +207,7 @@ class Daemon:
             sid, evse = keys[r]
             offer(sid, evse, w)
         self.fleet.mark_sent(rows, targets_w, now_s)
+        self.identifier.commanded(rows, targets_w, now_s)
         self._mark_dirty(rows)
 
     def _mark_dirty(self, rows: np.ndarray) -> None:
@@ -242,13 +285,29 @@ class Daemon:
         self.telemetry.publish("alarm", {"t": self._wall(), "kind": kind, "message": message,
                                          **extra}, qos=1)
 
+    def _headroom(self) -> list[energy.ContractHeadroom]:
+        f = self.fleet
+        return energy.headroom(f, f.online & f.tx_active, self.contracts, self.energy)
+
+    def _check_energy_reserve(self) -> None:
+        """Alarm before a contract can no longer be held (issue 4 item 4); telemetry path."""
+        f = self.fleet
+        if not self.contracts or not (f.online & f.tx_active).any():
+            return  # no vehicle in service: nothing to reserve from (station alarms say why)
+        for room in energy.reserve_low(self._headroom(), self.energy.alarm_ratio):
+            hold = "unlimited" if not np.isfinite(room.hold_s) else f"{room.hold_s:.0f} s"
+            self._alarm(f"energy_reserve_low:{room.name}", "energy_reserve_low",
+                        f"{room.name}: fleet can hold {room.holdable_w:.0f} W of "
+                        f"{room.contract_w:.0f} W for {room.sustain_s:.0f} s, full power for "
+                        f"{hold}", service=room.name, headroom=room.to_dict())
+
     # -- telemetry ------------------------------------------------------------------------------
     def fleet_snapshot(self) -> dict[str, object]:
         return fleet_payload(self.fleet, self.last_result, self.last_sample,
                              meter_state=self._meter_state,
                              stations_online=len(self.server.station_ids_online()),
                              stats=self.stats, wall_s=self._wall(),
-                             ageing=self.ageing.summary())
+                             ageing=self.ageing.summary(), headroom=self._headroom())
 
     def _update_ageing(self) -> np.ndarray:
         """Step the ageing tracker to now; loss % per fleet row (NaN: never in service)."""
@@ -265,6 +324,10 @@ class Daemon:
             await asyncio.sleep(m.fleet_period_s)
             ageing_pct = self._update_ageing()
             self.telemetry.publish("fleet", self.fleet_snapshot())
+            try:
+                self._check_energy_reserve()
+            except Exception:  # telemetry must never stop the daemon
+                log.exception("energy reserve check failed")
             now = self._clock()
             n = self.fleet.n
             self._mark_dirty(np.zeros(0, dtype=np.intp))  # size the mask to the fleet

@@ -95,10 +95,12 @@ async def _telemetry(opts: DemoOptions, site: str, workdir: Path, out: TextIO,
             broker, broker.port)
 
 
-def _daemon_doc(opts: DemoOptions, n: int, charger_kw: list[float], mqtt_port: int,
-                ) -> dict[str, Any]:
+def daemon_doc(opts: DemoOptions, spec: FleetSpec, mqtt_port: int) -> dict[str, Any]:
+    """The demo daemon's config: one station per simulated vehicle, its model named (priors)."""
+    charger_kw = (spec.params.max_charge_w / 1e3).tolist()
     stations = [{"id": f"CP{i + 1:03d}", "password": DEMO_PASSWORD,
-                 "discharge": "negative_limit", "max_power_kw": charger_kw[i]} for i in range(n)]
+                 "discharge": "negative_limit", "max_power_kw": charger_kw[i],
+                 "vehicle": spec.models[i].name} for i in range(spec.n)]
     return {
         "site": {"id": "demo"},
         "ocpp": {"host": "127.0.0.1", "port": 0, "security_profile": 1, "station": stations},
@@ -131,7 +133,7 @@ async def _progress(rec: Recorder, out: TextIO) -> None:
                   f"site power={rec.site_w[-1] / 1e3:8.1f} kW", file=out, flush=True)
 
 
-async def _play_event(  # noqa: PLR0917 - the demo's pieces, built by run_demo
+async def play_trace(  # noqa: PLR0917 - the demo's pieces, built by run_demo
         daemon: Daemon, spec: FleetSpec, fleet_path: Path, trace: Trace, tail_s: float,
         rec: Recorder, out: TextIO) -> None:
     """Start the simulated fleet, wait for every transaction, then stream the event."""
@@ -187,15 +189,13 @@ async def run_demo(opts: DemoOptions, out: TextIO = sys.stdout) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="v2ghub-demo-"))
     telemetry, where, broker, mqtt_port = await _telemetry(opts, "demo", workdir, out)
     print(f"  telemetry: {where}", file=out)
-    charger_kw = (spec.params.max_charge_w / 1e3).tolist()
-    daemon = Daemon(parse_settings(_daemon_doc(opts, spec.n, charger_kw, mqtt_port)),
-                    telemetry=telemetry)
+    daemon = Daemon(parse_settings(daemon_doc(opts, spec, mqtt_port)), telemetry=telemetry)
     rec = Recorder()
     daemon.tick_hooks.append(rec.on_tick)
     daemon_task = asyncio.create_task(daemon.run(), name="daemon")
     try:
         await asyncio.wait_for(daemon.ready.wait(), 10)
-        await _play_event(daemon, spec, fleet_path, trace, opts.tail_s, rec, out)
+        await play_trace(daemon, spec, fleet_path, trace, opts.tail_s, rec, out)
     finally:
         daemon_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

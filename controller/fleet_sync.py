@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from controller.control.fleet import FleetState
+from controller.control.identify import Identifier
 from controller.control.vehicles import NEUTRAL, lookup
 from controller.ocpp import events as ev
 from controller.settings import StationConfig
@@ -44,8 +45,9 @@ class FleetSync:
     """Keeps FleetState in step with what the stations report."""
 
     def __init__(self, fleet: FleetState, stations: dict[str, StationConfig], *,
-                 refresh_s: float) -> None:
+                 refresh_s: float, identifier: Identifier | None = None) -> None:
         self.fleet = fleet
+        self.identifier = identifier  # online identification: fed every EVSE power reading
         self._stations = stations
         self._refresh_s = refresh_s
         self._failures: dict[int, int] = {}  # row -> consecutive failed setpoints
@@ -107,6 +109,8 @@ class FleetSync:
         i = self.row(sid, e.evse_id)
         if e.power_w is not None:
             self.fleet.measured_w[i] = e.power_w
+            if self.identifier is not None:
+                self.identifier.observe(i, now_s, e.power_w)
         if e.soc_frac is not None:
             self.fleet.soc_frac[i] = e.soc_frac
         return None

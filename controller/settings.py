@@ -59,6 +59,8 @@ class StationConfig:
     discharge: Discharge = "none"
     vehicle: str | None = None
     max_power_kw: float = 11.0  # a typical three-phase 16 A AC EVSE (seed §IV: 11 kW)
+    soc_min: float | None = None  # SoC window of this station's vehicles; None: [energy]'s
+    soc_max: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,16 @@ class AgeingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EnergyConfig:
+    """`[energy]`: SoC window the compensated dispatch keeps vehicles in (control/energy.py)."""
+
+    soc_min: float = 0.2  # retailer default window 20-80 % (issue 4 item 4)
+    soc_max: float = 0.8
+    # energy_reserve_low alarm when a contract can be held for less than this x its sustain
+    alarm_ratio: float = 1.2
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     site_id: str
     ocpp: OcppConfig
@@ -164,6 +176,7 @@ class Settings:
     services: tuple[ServiceConfig, ...] = ()
     control: ControlConfig = field(default_factory=ControlConfig)
     ageing: AgeingConfig = field(default_factory=AgeingConfig)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
 
     @property
     def mqtt_prefix(self) -> str:
@@ -174,7 +187,7 @@ class Settings:
         return {d.name: d for s in self.services for d in s.definitions}
 
 
-_STATION_KEYS = {"id", "password", "discharge", "vehicle", "max_power_kw"}
+_STATION_KEYS = {"id", "password", "discharge", "vehicle", "max_power_kw", "soc_min", "soc_max"}
 
 
 def _station(raw: Any, path: str, profile: int) -> StationConfig:
@@ -202,7 +215,22 @@ def _station(raw: Any, path: str, profile: int) -> StationConfig:
         discharge=tc.choice(tbl, "discharge", path, "none", ("negative_limit", "none")),  # type: ignore[arg-type]
         vehicle=vehicle,
         max_power_kw=tc.num(tbl, "max_power_kw", path, 11.0, positive=True, hi=1000.0),
+        **_soc_window(tbl, path, None),
     )
+
+
+def _soc_window(tbl: Mapping[str, Any], path: str,
+                default: tuple[float, float] | None) -> dict[str, Any]:
+    """`soc_min`/`soc_max` (0..1, min < max); absent keys stay None without a default."""
+    def get(key: str, i: int) -> float | None:
+        if default is None and key not in tbl:
+            return None
+        return tc.num(tbl, key, path, default[i] if default else None, lo=0, hi=1)
+
+    lo, hi = get("soc_min", 0), get("soc_max", 1)
+    if lo is not None and hi is not None and not lo < hi:
+        raise ConfigError(f"{path}.soc_min: must be below soc_max ({lo} >= {hi})")
+    return {"soc_min": lo, "soc_max": hi}
 
 
 _GROUP_KEYS = _STATION_KEYS - {"id"} | {"id_format", "count", "first"}
@@ -486,6 +514,14 @@ def _ageing(raw: Any) -> AgeingConfig:
     )
 
 
+def _energy(raw: Any) -> EnergyConfig:
+    path = "energy"
+    tbl = tc.table(raw, path, {"soc_min", "soc_max", "alarm_ratio"})
+    d = EnergyConfig()
+    return EnergyConfig(**_soc_window(tbl, path, (d.soc_min, d.soc_max)),
+                        alarm_ratio=tc.num(tbl, "alarm_ratio", path, d.alarm_ratio, lo=1, hi=10))
+
+
 def parse_settings(doc: Mapping[str, Any]) -> Settings:
     """Build Settings from a parsed TOML document (see load_settings).
 
@@ -497,7 +533,8 @@ def parse_settings(doc: Mapping[str, Any]) -> Settings:
 
 
 def _parse(doc: Mapping[str, Any]) -> Settings:
-    tc.reject_unknown(doc, {"site", "ocpp", "meter", "mqtt", "service", "control", "ageing"}, "")
+    tc.reject_unknown(doc, {"site", "ocpp", "meter", "mqtt", "service", "control", "ageing",
+                            "energy"}, "")
     site = tc.table(doc.get("site", {}), "site", {"id"})
     site_id = tc.req_string(site, "id", "site")
     if any(c in site_id for c in "/#+") or len(site_id) > 64:
@@ -517,6 +554,7 @@ def _parse(doc: Mapping[str, Any]) -> Settings:
         services=services,
         control=_control(doc.get("control", {})),
         ageing=_ageing(doc.get("ageing", {})),
+        energy=_energy(doc.get("energy", {})),
     )
     if settings.control.refresh_s >= settings.ocpp.profile_validity_s:
         raise ConfigError(

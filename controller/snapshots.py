@@ -5,13 +5,16 @@ Pure: plain dicts from state passed in; no I/O, no clock reads (`wall_s` is an a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from controller.ageing_tracker import AgeingSummary
 from controller.control.controller import TickResult
+from controller.control.energy import ContractHeadroom
 from controller.control.fleet import FleetState
+from controller.control.identify import dynamics_payload
 from controller.control.meter import MeterSample
 
 TICK_COSTS_KEPT = 1000  # recent tick costs kept for the p99 in the fleet aggregate
@@ -46,11 +49,16 @@ class LoopStats:
 
 def fleet_payload(fleet: FleetState, result: TickResult | None, sample: MeterSample | None,
                   *, meter_state: str, stations_online: int, stats: LoopStats,
-                  wall_s: float, ageing: AgeingSummary | None = None) -> dict[str, object]:
+                  wall_s: float, ageing: AgeingSummary | None = None,
+                  headroom: Sequence[ContractHeadroom] = ()) -> dict[str, object]:
     """`<prefix>/fleet`: frequency, requested / offered / measured / available power, health.
 
     With `ageing`: mean and max capacity loss (% of nominal) over the EVSEs ever in service and
     the fleet's total ageing cost (currency of `ageing.battery_price_per_kwh`).
+    `headroom` (control.energy.headroom): `headroom` maps each contract's name to how much of
+    it the fleet can hold now (`holdable_w`, `holdable_frac` of Pc, for its `sustain_s`), how
+    long it can hold the full Pc (`hold_s`, null when SoC or capacity is unknown) and whether
+    it is `holdable`.
     """
     active = fleet.online & fleet.tx_active
     r = result
@@ -75,6 +83,7 @@ def fleet_payload(fleet: FleetState, result: TickResult | None, sample: MeterSam
         "ageing_loss_pct_mean": a.loss_pct_mean if a else None,
         "ageing_loss_pct_max": a.loss_pct_max if a else None,
         "ageing_cost": a.cost if a else None,
+        "headroom": {h.name: h.to_dict() for h in headroom},
     }
 
 
@@ -83,7 +92,8 @@ def evse_payload(fleet: FleetState, row: int, *,
     """`<prefix>/evse/<station>/<evse>`: state, offered setpoint, measurement, limits, ageing.
 
     `ageing_loss_pct`: capacity lost by the vehicles on this EVSE while in service, % of nominal
-    (None: not tracked or never in service; NaN is published as null).
+    (None: not tracked or never in service; NaN is published as null). `dynamics`: the dead
+    times and ramps the controller uses now, "prior" or "identified" (control.identify).
     """
     f = fleet
     return {
@@ -92,4 +102,5 @@ def evse_payload(fleet: FleetState, row: int, *,
         "soc_frac": float(f.soc_frac[row]), "max_charge_w": float(f.max_charge_w[row]),
         "max_discharge_w": float(f.max_discharge_w[row]),
         "ageing_loss_pct": ageing_loss_pct,
+        "dynamics": dynamics_payload(f, row),
     }

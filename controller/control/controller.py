@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,7 @@ from controller.control.dispatch_comp import CompensatedDispatch
 from controller.control.services import ContractedService, ServiceState
 
 if TYPE_CHECKING:
+    from controller.control.energy import EnergyParams
     from controller.control.fleet import FleetState
     from controller.control.vehicles import VehicleModel
     from controller.settings import ControlConfig
@@ -42,6 +43,18 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
+
+
+@runtime_checkable
+class MeterObserver(Protocol):
+    """A dispatch that wants to know how fresh its measurements are (called before each tick).
+
+    `site_power_w` (SPEC §3.3 `p_w`, None: none or stale) measured at `site_power_at_s`;
+    `measured_at_s[row]`: when FleetState.measured_w[row] was reported (None: all just now).
+    """
+
+    def observe_meters(self, site_power_w: float | None, site_power_at_s: float | None,
+                       measured_at_s: FloatArray | None) -> None: ...
 
 
 class Dispatcher(Protocol):
@@ -66,7 +79,8 @@ def proportional_dispatch(response_w: float, fleet: FleetState, eligible: BoolAr
 DISPATCH_NAMES = ("naive", "compensated")
 
 
-def make_dispatch(name: str, priors: Sequence[VehicleModel] | None = None) -> Dispatcher:
+def make_dispatch(name: str, priors: Sequence[VehicleModel] | None = None,
+                  energy: EnergyParams | None = None) -> Dispatcher:
     """The strategy called `name` ("naive" or "compensated").
 
     Args:
@@ -76,6 +90,8 @@ def make_dispatch(name: str, priors: Sequence[VehicleModel] | None = None) -> Di
             the compensated dispatch writes them into the fleet's dynamics columns on its first
             tick (if the row count matches); otherwise it uses the columns as they are
             (FleetState.set_prior, vehicles.NEUTRAL by default).
+        energy: SoC window and restore settings of the compensated dispatch (control.energy;
+            default EnergyParams()).
 
     Raises:
         ValueError: unknown name.
@@ -83,7 +99,7 @@ def make_dispatch(name: str, priors: Sequence[VehicleModel] | None = None) -> Di
     if name not in DISPATCH_NAMES:
         raise ValueError(f"unknown dispatch {name!r}; known: {', '.join(DISPATCH_NAMES)}")
     if name == "compensated":
-        return CompensatedDispatch(priors)
+        return CompensatedDispatch(priors, energy_params=energy)
     return proportional_dispatch
 
 
@@ -138,6 +154,11 @@ class Controller:
         self.params = params
         self.services = ServiceState(self.contracts)
         self.dispatch = dispatch
+        # measurement times reach a dispatch that asks for them (MeterObserver) before its tick
+        self._observe = dispatch.observe_meters if isinstance(dispatch, MeterObserver) else None
+        use_contracts = getattr(dispatch, "use_contracts", None)  # energy reserve (issue 4)
+        if use_contracts is not None:
+            use_contracts(self.contracts)
         self._last_response_w = 0.0
         self._fallback_from: tuple[float, float] | None = None  # (start now_s, response then)
 
@@ -156,8 +177,28 @@ class Controller:
         resp = start_w * min(left, 1.0)
         return resp, resp, True
 
-    def tick(self, fleet: FleetState, now_s: float, freq_hz: float | None) -> TickResult:
-        """Compute targets and the rows to send at `now_s` for `freq_hz` (None: meter bad)."""
+    def tick(self, fleet: FleetState, now_s: float, freq_hz: float | None, *,
+             site_power_w: float | None = None, site_power_at_s: float | None = None,
+             measured_at_s: FloatArray | None = None) -> TickResult:
+        """Compute targets and the rows to send at `now_s` for `freq_hz` (None: meter bad).
+
+        Args:
+            fleet: the fleet arrays (read; the dispatch may refresh its dynamics columns).
+            now_s: monotonic time of this tick.
+            freq_hz: grid frequency, None when the meter is stale or invalid.
+            site_power_w: measured site active power (W, + import; SPEC §3.3 `p_w`), None when
+                the meter sends none or it is stale. The feedback of a dispatch that observes
+                it (compensated) then uses it instead of the per-EVSE MeterValues.
+            site_power_at_s: when `site_power_w` was measured (monotonic, same clock as
+                `now_s`); `now_s` when None.
+            measured_at_s: per row, when `fleet.measured_w` was reported (MeterValues arrive
+                every few seconds: older values must not reset the dispatch's model); None
+                when every row was measured at `now_s` (fast time).
+        """
+        if self._observe is not None:
+            at_s = now_s if site_power_at_s is None else site_power_at_s
+            self._observe(site_power_w, at_s if site_power_w is not None else None,
+                          measured_at_s)
         req, resp, fallback = self._response(now_s, freq_hz)
         self._last_response_w = resp
         eligible = fleet.online & fleet.tx_active

@@ -26,7 +26,22 @@ So this strategy, per tick:
 4. FEEDBACK. When the model says the fleet has settled, the gap between the dispatched sum and
    the measured sum is integrated (anti-windup: frozen while saturated in that direction and
    while anything is in transit, clamped to `integrator_max_frac` of the fleet's capacity) and
-   added to the response.
+   added to the response. The measured sum is the site meter's power (SPEC §3.3 `p_w`, up to
+   50 Hz) minus the site baseline when the controller passes one (observe_meters), and the
+   integrator freezes while that is missing, stale or older than the last move; per-EVSE
+   MeterValues (every few seconds on real chargers) then only set the baseline and reset
+   each row of the replica once, when a new report arrives. Fast time passes the plant's
+   summed power the same way, with every row measured at each tick.
+
+5. ENERGY (control.energy, issue 4 item 4). Each row's limits are cut to the power it could
+   hold for the longest sustain contracted that way within its SoC window, so rows near a
+   bound stop taking that direction. The sides are chosen by SoC (low-SoC rows of each dynamics
+   class charge), and between events (|response| <= restore_quiet_frac of the fleet's rating)
+   at most one pair swaps sides every flip_interval_s, a charging row that drifted more than
+   2 x band_frac above a discharging one (from their restore targets; energy.flip_pair),
+   from one dynamics class when it can: both offsets ramp down to wake_w, then the pair
+   crosses zero together (+-wake_w, opposite signs and equal delays, so the site sees ~0 W)
+   and ramps back up. The site baseline still cancels.
 
 Priors are library values (vehicles.lookup), made pessimistic by `margin_frac` for planning.
 """
@@ -35,17 +50,19 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from controller.control import energy
 from controller.control.dispatch import Split
 from controller.control.dynamics import IDLE_W, Dynamics, RowState, accept, advance, predict
 
 if TYPE_CHECKING:
     from controller.control.fleet import FleetState
+    from controller.control.services import ContractedService
     from controller.control.vehicles import VehicleModel
 
 FloatArray = npt.NDArray[np.float64]
@@ -80,14 +97,37 @@ class CompParams:
     # the controller sends a row only when it moved >= this (ControlParams.min_step_w): the
     # dispatch keeps smaller moves at the last offer and gives their sum to one row
     min_step_w: float = 100.0
+    # FEEDBACK on the site meter (SPEC §3.3 `p_w`, up to 50 Hz) instead of per-EVSE MeterValues
+    # (every 5 s in the simulator, 10-60 s on real chargers: integrating on them corrects with
+    # stale data). No feedback from a site sample older than this: settings.MeterConfig's
+    # stale_after_s default, past which the meter counts as stale anyway.
+    site_stale_s: float = 0.5
+    # The site baseline (site power not drawn by the usable rows) is (site - sum of MeterValues),
+    # taken only when every usable row has reported since the model last had one in transit;
+    # smoothed over this (site meter vs MeterValues timing jitter)
+    site_base_tau_s: float = 5.0
+    # SoC restore (ENERGY): at most one pair swaps sides per interval; a swap shrinks both
+    # offsets to wake_w at offset_ramp_w_s (~11 s from 5 kW), so 30 s leaves them settled.
+    # 60 rows drifting at ~10 %/h, swapped 6 % apart (2 x band), need a swap every ~60 s.
+    flip_interval_s: float = 30.0
+    # "between events": |response| at most this share of the usable rows' charge rating
+    restore_quiet_frac: float = 0.05
 
 
 class CompensatedDispatch:
     """Stateful dispatcher (controller.Dispatcher): one instance per controller."""
 
     def __init__(self, priors: Sequence[VehicleModel] | None = None,
-                 params: CompParams | None = None) -> None:
+                 params: CompParams | None = None,
+                 energy_params: energy.EnergyParams | None = None) -> None:
         self.params = params or CompParams()
+        self.energy = energy_params or energy.EnergyParams()
+        d_s = self.energy.default_sustain_s
+        self._sustain_s = (d_s, d_s)  # (down, up): longest contracted sustain each way
+        self._flip: BoolArray = np.zeros(0, dtype=bool)  # rows shrinking to swap sides
+        self._crossing: BoolArray = np.zeros(0, dtype=bool)  # swapped, not yet flowing again
+        self._cls: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)  # dynamics class per row
+        self._last_flip_s = -np.inf
         self._priors = list(priors) if priors is not None else None
         self._n = 0
         self._t_s: float | None = None
@@ -99,8 +139,18 @@ class CompensatedDispatch:
         self._offset: FloatArray = np.zeros(0)
         self._cmd: FloatArray = np.zeros(0)
         self.integrator_w = 0.0
+        self._site: tuple[float, float] | None = None  # (site power W, measured at s)
+        self._site_seen = False  # a site power has been observed: feedback uses the meter
+        self._site_base_w: float | None = None  # site power not drawn by the usable rows
+        self._transit_s = -np.inf  # last tick at which the model had a row in transit
+        self._measured_at: FloatArray | None = None  # per row: MeterValues time (None: now)
+        self._snapped_at: FloatArray = np.zeros(0)  # per row: report the replica last took
         m = min(max(self.params.margin_frac, 0.0), 0.9)
         self._early = (1 - m) / (1 + m)  # earliest / latest dead time of a +-m spread
+
+    def use_contracts(self, contracts: Sequence[ContractedService]) -> None:
+        """Take the sustain times to reserve energy for (Controller calls this once)."""
+        self._sustain_s = energy.sustain_s(contracts, self.energy.default_sustain_s)
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _resize(self, fleet: FleetState) -> None:
@@ -117,6 +167,9 @@ class CompensatedDispatch:
         self._sent_at = grow(self._sent_at, np.nan)
         self._offset = grow(self._offset, 0.0)
         self._cmd = grow(self._cmd, 0.0)
+        self._snapped_at = grow(self._snapped_at, -np.inf)
+        self._flip = np.concatenate([self._flip, np.zeros(n - old, dtype=bool)])
+        self._crossing = np.concatenate([self._crossing, np.zeros(n - old, dtype=bool)])
         self._inflight.clear()
         self._side_key = None
         self._n = n
@@ -147,12 +200,19 @@ class CompensatedDispatch:
         base = fleet.baseline_w
         key = usable.tobytes() + cap.tobytes() + np.sign(np.round(base)).tobytes()
         if key != self._side_key:
-            order = np.lexsort((fleet.ramp_up_w_s, fleet.ramp_down_w_s, fleet.t_c_s, ~cap))
-            rank = np.empty(fleet.n, dtype=np.intp)
-            free = usable & cap
-            rank[order] = np.cumsum(free[order]) - 1
-            side = np.where(rank % 2 == 0, 1.0, -1.0)
+            # dynamics classes: half-octave bins, so identified (+-20 %) rows still group
+            def cls(x: FloatArray) -> FloatArray:
+                return np.round(2 * np.log2(np.maximum(x, 1e-3)))
+
+            lo, hi = energy.window(fleet, self.energy)
+            dev = fleet.soc_frac - energy.restore_target(lo, hi, self.energy)
+            keys = (cls(fleet.ramp_up_w_s), cls(fleet.ramp_down_w_s), cls(fleet.t_c_s),
+                    (~cap).astype(np.float64))
+            side = energy.split_sides(keys, np.where(np.isfinite(dev), dev, 0.0), usable & cap)
+            self._cls = np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)[1]
+            self._cls = self._cls.reshape(-1).astype(np.intp)
             side = np.where(cap, side, 1.0)
+            self._flip[:] = False
             self._side = np.where(np.abs(base) >= self.params.keep_w, np.sign(base), side)
             self._side_key = key
         return self._side
@@ -161,9 +221,14 @@ class CompensatedDispatch:
                  ceil: FloatArray, floor: FloatArray, dt_s: float) -> FloatArray:
         """Offsets ramped toward +-ready_w, sums balanced so the site sees ~0 W."""
         p = self.params
-        all_flowing = bool(np.all(flowing[free]))
+        # a swapped pair crosses zero (t_zero idle): that must not put every row back to wake_w
+        self._crossing &= ~(flowing & (np.sign(self._st.p_w) == side))
+        all_flowing = bool(np.all((flowing | self._crossing)[free]))
         ready = np.where(flowing & all_flowing, p.ready_w, p.wake_w)
         mag = np.where(free, np.minimum(ready, 0.5 * np.where(side > 0, ceil, -floor)), 0.0)
+        # swapping sides: shrink to wake_w, and stay there until flowing on the new side (the
+        # plant holds the old power through the zero-crossing dead time, then takes the latest)
+        mag = np.where(self._flip | self._crossing, np.minimum(mag, p.wake_w), mag)
         pos = float(mag[side > 0].sum())
         neg = float(mag[side < 0].sum())
         both = min(pos, neg)
@@ -179,45 +244,84 @@ class CompensatedDispatch:
         p = self.params
         if fleet.n != self._n:
             self._resize(fleet)
-        dyn = Dynamics.from_fleet(fleet).pessimistic(p.margin_frac)
+        dyn = self._energy_limits(fleet, Dynamics.from_fleet(fleet).pessimistic(p.margin_frac))
         dt = 0.0 if self._t_s is None else now_s - self._t_s
         self._sync(fleet, dyn, now_s)
         model_now = self._st.p_w
         have_meas = np.isfinite(fleet.measured_w)
-        self._st.p_w = np.where(have_meas, fleet.measured_w, model_now)
+        self._st.p_w = np.where(self._fresh(have_meas), fleet.measured_w, model_now)
 
-        usable, lo_lim, hi_lim, base = self._limits(fleet, dyn, eligible, dt)
+        r = float(response_w) if np.isfinite(response_w) else 0.0
+        quiet = abs(r) <= p.restore_quiet_frac * float(fleet.max_charge_w[eligible].sum())
+        usable, lo_lim, hi_lim, base = self._limits(fleet, dyn, eligible, dt,
+                                                    now_s if quiet else None)
         # beyond the same side: across zero (t_zero), for what the same side cannot hold
         x_down = np.where(usable, lo_lim + dyn.max_discharge_w, 0.0)
         x_up = np.where(usable, dyn.max_charge_w - hi_lim, 0.0)
-        r = float(response_w) if np.isfinite(response_w) else 0.0
         r_eff = r + self.integrator_w
         posture, down_w, up_w = _posture(r_eff, base, lo_lim, hi_lim, x_down, x_up)
         target_sum = float(base.sum()) + float(np.clip(r_eff, -down_w, up_w))
 
         cmd, sat, need = self._plan(dyn, now_s, usable, posture, lo_lim, hi_lim, target_sum)
         cmd = self._sticky(cmd, fleet.setpoint_w, usable, lo_lim, hi_lim)
-        self._integrate(fleet, usable, model_now, have_meas, dt, sat, need, dyn.max_charge_w)
+        self._integrate(fleet, usable, model_now, have_meas, dt, sat, need, dyn.max_charge_w,
+                        now_s)
         self._cmd = cmd
         target = np.where(usable, cmd, fleet.baseline_w).astype(np.float64)
         return Split(target, down_w, up_w)
 
-    def _limits(self, fleet: FleetState, dyn: Dynamics, eligible: BoolArray, dt: float
+    def _energy_limits(self, fleet: FleetState, dyn: Dynamics) -> Dynamics:
+        """Row limits cut to what each row could hold for the sustain time (ENERGY)."""
+        lo, hi = energy.window(fleet, self.energy)
+        dis, chg = energy.power_limits(fleet.soc_frac, lo, hi, fleet.capacity_wh,
+                                       dyn.max_discharge_w, dyn.max_charge_w, *self._sustain_s)
+        return replace(dyn, max_charge_w=chg, max_discharge_w=dis)
+
+    def _restore(self, fleet: FleetState, side: FloatArray, free: BoolArray,
+                 quiet_now_s: float | None) -> FloatArray:
+        """Swap the sides of one drifted pair between events (ENERGY); the sides to use."""
+        flip = self._flip & free
+        if flip.any():
+            if np.all(np.abs(self._offset[flip]) <= self.params.wake_w + _REACHED_W):
+                self._side = np.where(flip, -side, side)
+                self._offset = np.where(flip, -self._offset, self._offset)
+                self._crossing = self._crossing | flip
+                self._flip[:] = False
+            return self._side
+        self._flip[:] = False
+        if quiet_now_s is None or quiet_now_s - self._last_flip_s < self.params.flip_interval_s:
+            return side
+        lo, hi = energy.window(fleet, self.energy)
+        pair = energy.flip_pair(fleet.soc_frac, side, free,
+                                energy.restore_target(lo, hi, self.energy), self.energy.band_frac,
+                                self._cls if self._cls.size == fleet.n else None)
+        if pair is not None:
+            self._flip[list(pair)] = True
+            self._last_flip_s = quiet_now_s
+        return side
+
+    def _limits(self, fleet: FleetState, dyn: Dynamics, eligible: BoolArray,
+                dt: float, quiet_now_s: float | None
                 ) -> tuple[BoolArray, FloatArray, FloatArray, FloatArray]:
         """(usable rows, same-side low limit, high limit, baseline + readiness offset)."""
         p = self.params
         baseline = fleet.baseline_w
         ceil = dyn.max_charge_w
         floor = -dyn.max_discharge_w
-        cap = fleet.can_discharge & (dyn.max_discharge_w > 0)
+        # capability from the rating, not the energy-cut limit: a row near a bound keeps its
+        # side (its limit tapers) instead of re-siding the whole fleet
+        cap = fleet.can_discharge & (fleet.max_discharge_w > 0)
         usable = (np.asarray(eligible, dtype=bool) & np.isfinite(baseline) & np.isfinite(ceil)
                   & np.isfinite(floor))
         side = self._sides(fleet, usable, cap)
         free = usable & cap & (np.abs(baseline) < p.keep_w)
+        side = self._restore(fleet, side, free, quiet_now_s)
         # offsets grow only once every free row's power flows: rows start from idle after t_a
         # (0.5-3.8 s, seed Table 11, +-20 %) at different times, so they wake at wake_w and the
         # pairs never drift more than wake_w apart
         flowing = np.abs(self._st.p_w) >= IDLE_W
+        # sized on the energy-cut limits: a side that may not move (SoC at or past its bound)
+        # gets no offset and the other side is scaled to match, so the site baseline cancels
         offset = self._offsets(side, free, flowing, ceil, floor, dt)
         # same-side limits: rows stay flowing and never cross zero
         keep = np.where(free, np.minimum(p.keep_w, np.abs(offset)), p.keep_w)  # wake: smaller
@@ -239,8 +343,12 @@ class CompensatedDispatch:
         nat = predict(dyn, self._st, now_s, posture, arrive, t_end, self._early)
         lo = np.minimum(predict(dyn, self._st, now_s, lo_lim, arrive, t_end, self._early), nat)
         hi = np.maximum(predict(dyn, self._st, now_s, hi_lim, arrive, t_end, self._early), nat)
+        # a pair swapping sides (ENERGY) crosses zero in step: count it at its command, give it
+        # no share, or the others chase its (cancelling) dead times
+        crossing = self._crossing if self._crossing.size == nat.size else np.zeros_like(usable)
+        nat = np.where(crossing, posture, nat)
         need = target_sum - float(nat[usable].sum())
-        slack = np.where(usable, np.where(need < 0, nat - lo, hi - nat), 0.0)
+        slack = np.where(usable & ~crossing, np.where(need < 0, nat - lo, hi - nat), 0.0)
         frac, sat = _fraction(need, float(slack.sum()))
         delta = np.sign(need) * frac * slack
         reached = np.abs(nat - posture) <= _REACHED_W
@@ -269,25 +377,84 @@ class CompensatedDispatch:
         kept[i] = np.clip(kept[i] + residual, lo_lim[i], hi_lim[i])
         return kept
 
+    def observe_meters(self, site_power_w: float | None, site_power_at_s: float | None,
+                       measured_at_s: FloatArray | None) -> None:
+        """Measurement freshness (controller.MeterObserver; called before each tick).
+
+        Site power (W, + import) and its time (None: none): once one has been seen, the
+        feedback acts on it (minus the site baseline) and freezes while it is missing or
+        older than `site_stale_s`. `measured_at_s` per row: the replica takes a MeterValues
+        report once, when it is new, instead of being reset to a stale one every tick.
+        """
+        self._measured_at = None if measured_at_s is None else np.asarray(measured_at_s,
+                                                                          dtype=np.float64)
+        if (site_power_w is None or site_power_at_s is None or not np.isfinite(site_power_w)
+                or not np.isfinite(site_power_at_s)):
+            self._site = None
+            return
+        self._site = (float(site_power_w), float(site_power_at_s))
+        self._site_seen = True
+
+    def _fresh(self, have_meas: BoolArray) -> BoolArray:
+        """Rows whose MeterValues the replica has not taken yet (all measured ones in fast time)."""
+        at = self._measured_at
+        if at is None or at.size != have_meas.size:
+            return have_meas
+        fresh = have_meas & (at > self._snapped_at)
+        self._snapped_at = np.where(fresh, at, self._snapped_at)
+        return fresh
+
     def _integrate(self, fleet: FleetState, usable: BoolArray, model_now: FloatArray,  # noqa: PLR0917
                    have_meas: BoolArray, dt: float, sat: bool, need: float,
-                   ceil: FloatArray) -> None:
+                   ceil: FloatArray, now_s: float) -> None:
         """Integral action on (last dispatched sum - measured sum), with anti-windup."""
         p = self.params
-        rows = usable & have_meas
-        if not rows.any() or dt <= 0 or rows.sum() != usable.sum():
+        if not usable.any() or dt <= 0:
             return
-        in_transit = bool(np.any(np.abs(model_now[rows] - self._cmd[rows]) > p.settled_w)
-                          or np.any(np.isfinite(self._st.pending_at_s[rows])))
+        if self._transit_s == -np.inf:
+            self._transit_s = now_s  # MeterValues from before the first tick prove nothing
+        in_transit = bool(np.any(np.abs(model_now[usable] - self._cmd[usable]) > p.settled_w)
+                          or np.any(np.isfinite(self._st.pending_at_s[usable])))
         if in_transit:
+            self._transit_s = now_s
             return
-        gap = float(self._cmd[rows].sum() - fleet.measured_w[rows].sum())
+        measured_w = self._measured_sum(fleet, usable, have_meas, now_s, dt)
+        if measured_w is None:
+            return  # nothing fresh to compare with: the integrator holds (anti-windup)
+        gap = float(self._cmd[usable].sum()) - measured_w
         if sat and np.sign(gap) == np.sign(need):
             return  # the fleet cannot go further that way: integrating would only wind up
         i_max = p.integrator_max_frac * float(ceil[usable].sum())
         self.integrator_w = float(np.clip(self.integrator_w + p.ki_per_s * dt * gap,
                                           -i_max, i_max))
 
+    def _measured_sum(self, fleet: FleetState, usable: BoolArray,
+                      have_meas: BoolArray, now_s: float, dt: float) -> float | None:
+        """Measured power of the usable rows (W) for the feedback; None: none to trust now.
+
+        Site meter (fresh, measured after the last move): site power - site baseline. Without
+        one: the sum of the MeterValues, if every usable row reported after the last move.
+        """
+        p = self.params
+        at = self._measured_at
+        reported = (at is None or at.size != usable.size
+                    or bool(np.all(at[usable] >= self._transit_s)))
+        meas_w = (float(fleet.measured_w[usable].sum())
+                  if reported and bool(have_meas[usable].all()) else None)
+        if not self._site_seen:
+            return meas_w
+        site = self._site
+        if site is None or now_s - site[1] > p.site_stale_s or site[1] < self._transit_s:
+            return None  # stale, or measured while rows were still moving
+        site_w = site[0]
+        if meas_w is not None:  # every row reported since the last move: the rest of the site
+            base_w = site_w - meas_w
+            if self._site_base_w is None:
+                self._site_base_w = base_w
+            else:
+                k = min(1.0, dt / max(p.site_base_tau_s, 1e-9))
+                self._site_base_w += k * (base_w - self._site_base_w)
+        return None if self._site_base_w is None else site_w - self._site_base_w
 
 def _posture(r: float, base: FloatArray, lo_lim: FloatArray, hi_lim: FloatArray,  # noqa: PLR0917
              x_down: FloatArray, x_up: FloatArray) -> tuple[FloatArray, float, float]:

@@ -28,6 +28,11 @@ _FLOAT_FIELDS: dict[str, float] = {
     "sent_at_s": np.nan,  # monotonic time of the last offer
     "measured_w": np.nan,  # last MeterValues active power (import - export)
     "soc_frac": np.nan,  # last reported state of charge, 0..1
+    # Energy management (control.energy): battery capacity (the prior's, set_prior) and the
+    # row's SoC window; NaN = unknown capacity / the configured default window.
+    "capacity_wh": np.nan,
+    "soc_min_frac": np.nan,
+    "soc_max_frac": np.nan,
     # Dynamics prior per row (control.dynamics): vehicles.NEUTRAL until `set_prior` names the
     # vehicle (config `vehicle`, or what the EV reports); later refined by identification.
     "t_a_s": NEUTRAL.t_a_s,  # start delay from idle
@@ -36,6 +41,10 @@ _FLOAT_FIELDS: dict[str, float] = {
     "ramp_up_w_s": NEUTRAL.ramp_up_w_s,  # |p| rising
     "ramp_down_w_s": NEUTRAL.ramp_down_w_s,  # |p| falling
     "quantum_w": 0.0,  # setpoint resolution of the EVSE (0: continuous)
+    # Online identification (control.identify), for telemetry: setpoint changes measured, and
+    # which dynamics columns hold identified values (bit i = identify.PARAMS[i]; 0 = priors).
+    "dyn_changes": 0.0,
+    "dyn_identified_bits": 0.0,
 }
 # Columns that `set_prior` fills from a VehicleModel.
 DYNAMICS_FIELDS = ("t_a_s", "t_c_s", "t_zero_s", "ramp_up_w_s", "ramp_down_w_s")
@@ -78,7 +87,7 @@ class FleetState:
 
     def set_prior(self, rows: int | Sequence[int] | IntArray,
                   model: VehicleModel | Sequence[VehicleModel]) -> None:
-        """Write a dynamics prior (one model, or one per row) into the dynamics columns."""
+        """Write a vehicle prior (one model, or one per row): dynamics columns and capacity."""
         idx = np.atleast_1d(np.asarray(rows, dtype=np.intp))
         models = [model] * idx.size if isinstance(model, VehicleModel) else list(model)
         if len(models) != idx.size:
@@ -89,6 +98,7 @@ class FleetState:
                 "ramp_down_w_s": [m.ramp_down_w_s for m in models]}
         for k, vals in cols.items():
             self._f[k][idx] = vals
+        self._f["capacity_wh"][idx] = [1000.0 * m.battery_kwh for m in models]
 
     def rows_of(self, station_id: str) -> list[int]:
         """Rows belonging to one station (empty if never seen)."""
@@ -153,6 +163,18 @@ class FleetState:
         return self._f["soc_frac"][: self.n]
 
     @property
+    def capacity_wh(self) -> FloatArray:
+        return self._f["capacity_wh"][: self.n]
+
+    @property
+    def soc_min_frac(self) -> FloatArray:
+        return self._f["soc_min_frac"][: self.n]
+
+    @property
+    def soc_max_frac(self) -> FloatArray:
+        return self._f["soc_max_frac"][: self.n]
+
+    @property
     def t_a_s(self) -> FloatArray:
         return self._f["t_a_s"][: self.n]
 
@@ -175,3 +197,11 @@ class FleetState:
     @property
     def quantum_w(self) -> FloatArray:
         return self._f["quantum_w"][: self.n]
+
+    @property
+    def dyn_changes(self) -> FloatArray:
+        return self._f["dyn_changes"][: self.n]
+
+    @property
+    def dyn_identified_bits(self) -> FloatArray:
+        return self._f["dyn_identified_bits"][: self.n]

@@ -41,6 +41,7 @@ import numpy.typing as npt
 from controller.control.ageing import AgeingState
 from controller.control.controller import DISPATCH_NAMES, Controller, ControlParams, make_dispatch
 from controller.control.fleet import FleetState
+from controller.control.identify import Identifier, IdentParams
 from controller.control.metrics import event_timings, score
 from controller.control.services import (
     COMPOUND_NAMES,
@@ -203,10 +204,15 @@ class ClosedLoop:
     """
 
     def __init__(self, plant: PlantLike, fleet: FleetState, ctl: Controller, *,
-                 ocpp_delay_s: float, recorder: RunRecorder | None = None) -> None:
+                 ocpp_delay_s: float, recorder: RunRecorder | None = None,
+                 identifier: Identifier | None = None) -> None:
         self.plant, self.fleet, self.ctl = plant, fleet, ctl
         self.ocpp_delay_s = ocpp_delay_s
         self.recorder = recorder  # sees each tick's power and SoC (ageing, run record)
+        # online identification (control.identify): fed every tick's plant power and every
+        # offered setpoint; refines the fleet's dynamics columns the dispatch reads
+        self.identifier = identifier
+        self._all_rows = np.arange(fleet.n, dtype=np.intp)
         soc = plant.soc_frac
         self.soc_lo, self.soc_hi = float(soc.min(initial=1.0)), float(soc.max(initial=0.0))
         self._queue: deque[tuple[float, IntArray, FloatArray]] = deque()
@@ -220,7 +226,9 @@ class ClosedLoop:
         for k, (now_s, freq_hz) in enumerate(zip(t_s.tolist(), f_hz.tolist(), strict=True)):
             self._deliver(now_s)
             out[k] = self._measure(now_s)
-            self._control(now_s, freq_hz)
+            # the fleet's summed power is the site meter's p_w here (SPEC §3.3), measured now:
+            # the daemon hands its meter samples to the controller the same way
+            self._control(now_s, freq_hz, float(out[k]))
             if progress is not None and k % every == 0:
                 progress(k / n)
         if progress is not None:
@@ -246,16 +254,21 @@ class ClosedLoop:
         self.soc_hi = max(self.soc_hi, float(soc.max(initial=0.0)))
         self.fleet.measured_w[:] = p
         self.fleet.soc_frac[:] = soc
+        if self.identifier is not None:
+            self.identifier.observe(self._all_rows, now_s, p)
         if self.recorder is not None:
             self.recorder.observe(now_s, p, soc)
         return float(p.sum())
 
-    def _control(self, now_s: float, freq_hz: float) -> None:
-        res = self.ctl.tick(self.fleet, now_s, freq_hz)
+    def _control(self, now_s: float, freq_hz: float, site_power_w: float | None = None) -> None:
+        res = self.ctl.tick(self.fleet, now_s, freq_hz, site_power_w=site_power_w,
+                            site_power_at_s=now_s)
         rows = res.send_rows
         if rows.size:
             sp = res.target_w[rows]
             self.fleet.mark_sent(rows, sp, now_s)
+            if self.identifier is not None:
+                self.identifier.commanded(rows, sp, now_s)
             self._queue.append((now_s + self.ocpp_delay_s, rows, sp))
             if self.ocpp_delay_s <= 0:
                 self._deliver(now_s)
@@ -401,7 +414,7 @@ def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], 
              ocpp_delay_s: float = OCPP_DELAY_S,
              progress: Callable[[float], None] | None = None,
              battery_price_per_kwh: float = BATTERY_PRICE_PER_KWH,
-             recorder: RunRecorder | None = None) -> EvalResult:
+             recorder: RunRecorder | None = None, identify: bool = True) -> EvalResult:
     """Run the closed loop over the whole trace and score it (SPEC §3.5).
 
     Args:
@@ -421,6 +434,8 @@ def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], 
         battery_price_per_kwh: prices the ageing (`ageing_cost`), >= 0.
         recorder: collects ageing and, if asked, the run record (`RunRecorder`); a fresh
             ageing-only one when None.
+        identify: refine the controller's dynamics priors online from the plant's observed
+            response (control.identify); False keeps the library priors all run.
 
     Raises:
         EvaluateError: bad dispatch, variation, tick, delay, price or an empty contract list.
@@ -444,7 +459,11 @@ def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], 
     ctl = Controller(contracts, ControlParams(tick_period_s=tick),
                      dispatch=make_dispatch(dispatch, priors))
     rec = _start_recorder(recorder, spec, battery_price_per_kwh)
-    loop = ClosedLoop(plant, fleet_state(spec), ctl, ocpp_delay_s=ocpp_delay_s, recorder=rec)
+    fleet = fleet_state(spec)
+    ident = (Identifier(fleet, IdentParams(transport_delay_s=ocpp_delay_s)) if identify
+             else None)
+    loop = ClosedLoop(plant, fleet, ctl, ocpp_delay_s=ocpp_delay_s, recorder=rec,
+                      identifier=ident)
     measured = loop.run(t, f, progress)
     rec.finish(t, f, expected, measured - baseline_w,
                max(c.definition.full_s for c in contracts))

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from controller.control.fleet import FleetState
+from controller.control.identify import Identifier
 from controller.fleet_sync import RETRY_INITIAL_S, FleetSync
 from controller.ocpp import events as ev
 from controller.settings import StationConfig
@@ -119,3 +120,27 @@ def test_a_new_transaction_clears_the_last_offer_so_its_profile_is_sent(sync):
     sync.fleet.setpoint_w[i] = -1000.0
     sync.apply("CP1", ev.TransactionChanged(1, "tx2", ev_connected=True), 5.0)
     assert math.isnan(sync.fleet.setpoint_w[i])
+
+
+def test_meter_values_feed_the_identifier_that_replaces_a_wrong_start_delay():
+    fleet = FleetState()
+    ident = Identifier(fleet)
+    sync = FleetSync(fleet, {"CP1": StationConfig("CP1", discharge="negative_limit",
+                                                  max_power_kw=11)},
+                     refresh_s=REFRESH_S, identifier=ident)
+    i = start_tx(sync)
+    prior_t_a = float(fleet.t_a_s[i])
+    for c in range(3):  # MeterValues every second; the EV starts 6.5 s after each offer
+        t0 = 100.0 * c
+        sync.apply("CP1", ev.MeterReading(1, power_w=0.0, soc_frac=0.5), t0 - 0.5)
+        ident.commanded([i], [6000.0], t0)
+        for k in range(1, 30):
+            p_w = min(6000.0, max(0.0, (k - 6.5) * 2000.0))
+            sync.apply("CP1", ev.MeterReading(1, power_w=p_w, soc_frac=0.5), t0 + k)
+        ident.commanded([i], [0.0], t0 + 40.0)
+        sync.apply("CP1", ev.MeterReading(1, power_w=0.0, soc_frac=0.5), t0 + 60.0)
+    sync.apply("CP1", ev.MeterReading(0, power_w=1e6, soc_frac=None), 400.0)  # station meter
+    assert ident.identified(i) != ()
+    assert abs(prior_t_a - 6.5) > 1.0  # the prior was wrong ...
+    assert abs(float(fleet.t_a_s[i]) - 6.5) <= 0.1  # ... and is replaced by the measurement
+    assert abs(float(fleet.ramp_up_w_s[i]) - 2000.0) <= 100.0

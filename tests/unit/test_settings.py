@@ -284,3 +284,39 @@ def test_control_dispatch_chooses_the_strategy_the_daemon_runs():
     doc["control"] = {"dispatch": "psychic"}
     with pytest.raises(ConfigError, match=r"control\.dispatch"):
         parse_settings(doc)
+
+
+def test_energy_window_defaults_to_20_80_and_takes_station_overrides():
+    doc = minimal_doc()
+    s = parse_settings(doc)
+    assert (s.energy.soc_min, s.energy.soc_max, s.energy.alarm_ratio) == (0.2, 0.8, 1.2)
+    assert (s.ocpp.stations[0].soc_min, s.ocpp.stations[0].soc_max) == (None, None)
+    doc["energy"] = {"soc_min": 0.1, "soc_max": 0.9, "alarm_ratio": 1.5}
+    doc["ocpp"]["station"][0].update(soc_min=0.3)
+    s = parse_settings(doc)
+    assert (s.energy.soc_min, s.energy.soc_max, s.energy.alarm_ratio) == (0.1, 0.9, 1.5)
+    assert (s.ocpp.stations[0].soc_min, s.ocpp.stations[0].soc_max) == (0.3, None)
+
+
+def test_example_config_documents_the_energy_table():
+    s = load_settings(EXAMPLE)
+    assert (s.energy.soc_min, s.energy.soc_max) == (0.2, 0.8)
+    assert (s.ocpp.stations[0].soc_min, s.ocpp.stations[0].soc_max) == (0.2, 0.8)
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda d: d.update(energy={"soc_min": 0.8, "soc_max": 0.2}), "energy.soc_min"),
+    (lambda d: d.update(energy={"soc_max": 1.5}), "energy.soc_max"),
+    (lambda d: d.update(energy={"alarm_ratio": 0.5}), "energy.alarm_ratio"),
+    (lambda d: d.update(energy={"reserve": 1}), "energy.reserve"),
+    (lambda d: d["ocpp"]["station"][0].update(soc_min=0.6, soc_max=0.5),
+     "ocpp.station[0].soc_min"),
+    (lambda d: d["ocpp"]["station"][0].update(soc_max="high"), "ocpp.station[0].soc_max"),
+])
+def test_bad_energy_window_is_one_line_naming_the_key(mutate, message):
+    doc = minimal_doc()
+    mutate(doc)
+    with pytest.raises(ConfigError) as err:
+        parse_settings(doc)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)

@@ -282,3 +282,32 @@ def test_daemon_config_accepts_an_sffr_contract() -> None:
     doc["service"] = [{"name": "SFFR", "contract_kw": 100}]
     settings = parse_settings(doc)
     assert [s.name for s in settings.services] == ["SFFR"]
+
+
+def test_tick_hands_the_meter_times_to_a_dispatch_that_observes_them() -> None:
+    seen: list[tuple[float | None, float | None, list[float] | None]] = []
+
+    class Observing:
+        def observe_meters(self, site_power_w: float | None, site_power_at_s: float | None,
+                           measured_at_s: np.ndarray | None) -> None:
+            at = None if measured_at_s is None else measured_at_s.tolist()
+            seen.append((site_power_w, site_power_at_s, at))
+
+        def __call__(self, response_w: float, fleet: FleetState, eligible: np.ndarray,
+                     now_s: float) -> Split:
+            return proportional_dispatch(response_w, fleet, eligible, now_s)
+
+    ctl = Controller(contracts_from([("DC-L", 20.0)]), ControlParams(), dispatch=Observing())
+    fleet = three_rows()
+    ctl.tick(fleet, 1.0, 50.0, site_power_w=-3 * KW, site_power_at_s=0.98,
+             measured_at_s=np.array([0.5, -np.inf, 0.9]))
+    ctl.tick(fleet, 1.1, 50.0, site_power_w=-3 * KW)  # measured now when no time is given
+    ctl.tick(fleet, 1.2, 50.0)  # no site power: the observer hears None, not the last one
+    assert seen == [(-3 * KW, 0.98, [0.5, -np.inf, 0.9]), (-3 * KW, 1.1, None),
+                    (None, None, None)]
+
+
+def test_a_dispatch_without_site_feedback_ignores_the_site_power() -> None:
+    ctl = Controller(contracts_from([("DC-L", 20.0)]), ControlParams())
+    with_site = ctl.tick(three_rows(), 0.0, 49.5, site_power_w=5 * KW, site_power_at_s=0.0)
+    assert with_site.target_w / KW == pytest.approx([-10, -10, 0])

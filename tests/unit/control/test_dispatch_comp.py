@@ -7,16 +7,19 @@ dispatch is always tested against a plant whose dynamics differ from its priors 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.control.controller import Controller, ControlParams, make_dispatch
 from controller.control.dispatch_comp import CompensatedDispatch, CompParams
+from controller.control.energy import EnergyParams
 from controller.control.fleet import FleetState
 from controller.control.metrics import tube
 from controller.control.services import contracts_from, expected_w
 from controller.control.vehicles import lookup
 from controller.tools.evaluate import ClosedLoop, fleet_state, vary
+from sim_chargers import tracelib
 from sim_chargers.fleetfile import FleetSpec, parse_fleet
 from sim_chargers.plant import VehiclePlant
 
@@ -145,3 +148,178 @@ def test_setpoints_are_always_finite_and_within_limits(
         assert np.isfinite(split.down_w)
         assert np.isfinite(split.up_w)
         fleet.mark_sent(np.flatnonzero(el), tgt[el], k * 0.1)
+
+
+# -- energy management (control.energy, issue 4 item 4) ---------------------------------------
+def test_a_row_at_its_soc_floor_never_discharges_even_when_saturated() -> None:
+    fleet = FleetState()
+    for i in range(4):
+        fleet.row(f"CP{i}", 1, max_power_w=11 * KW, can_discharge=True)
+    fleet.online[:] = True
+    fleet.tx_active[:] = True
+    fleet.set_prior(np.arange(4), lookup("Nissan Ariya"))
+    fleet.soc_frac[:] = [0.2, 0.5, 0.5, 0.5]
+    disp = CompensatedDispatch()
+    eligible = fleet.online & fleet.tx_active
+    for k in range(50):
+        split = disp(-1000 * KW, fleet, eligible, k * 0.1)  # far beyond the fleet: saturated
+        fleet.mark_sent(np.arange(4), split.target_w, k * 0.1)
+        assert split.target_w[0] >= 0.0
+    assert np.all(split.target_w[1:] <= -10 * KW)  # the others export at their ratings
+    assert split.down_w == pytest.approx(33 * KW, rel=0.01)  # row 0 offers no export
+
+
+def mixed_socs(socs: tuple[float, ...], models: list[str]) -> FleetSpec:
+    return parse_fleet({"group": [{"model": m, "count": 1, "charger_kw": 11, "soc": s}
+                                  for m in models for s in socs]})
+
+
+def test_standing_baseline_moves_low_and_high_soc_vehicles_inward() -> None:
+    # one vehicle of each model at 0.25 and one at 0.75: the low ones take the charging half
+    spec = mixed_socs((0.25, 0.75), MODELS)
+    tr = tracelib.generate("gb-normal", seconds=600, seed=1, rate_hz=10.0)
+    delivered, expected, loop, _ = closed_loop(spec, 30.0, tr.t_s, tr.f_hz)
+    soc0, soc = spec.soc_frac, loop.plant.soc_frac
+    low, high = soc0 < 0.5, soc0 > 0.5
+    assert np.all(soc[low] > soc0[low] + 0.005)  # every low vehicle charged
+    assert np.all(soc[high] < soc0[high] - 0.005)  # every high vehicle discharged
+    assert loop.soc_lo >= 0.2
+    assert loop.soc_hi <= 0.8
+    lo, hi = tube(tr.t_s, expected, 30 * KW, 1.0)
+    assert np.mean((delivered >= lo) & (delivered <= hi)) >= 0.99
+
+
+def test_drifted_pairs_swap_sides_between_events_and_the_site_stays_at_baseline() -> None:
+    # a 0.3 % band makes the standing baseline swap pairs within minutes; without swaps the
+    # +-5 kW halves would be 3.7 % apart after 10 min (Zoe: 44 kWh)
+    spec = fleet_of(["Nissan Ariya", "Renault Zoe 40"], 4)
+    disp = CompensatedDispatch([lookup(m.name) for m in spec.models],
+                               energy_params=EnergyParams(band_frac=0.003))
+    ctl = Controller(contracts_from([("DC", 80.0)]), ControlParams(), dispatch=disp)
+    plant = VehiclePlant(vary(spec.params, 0.2, 0), spec.soc_frac)
+    loop = ClosedLoop(plant, fleet_state(spec), ctl, ocpp_delay_s=0.1)
+    t, f = steps((600.0, 50.0))
+    delivered = loop.run(t, f)
+    p, soc = loop.plant.power_w, loop.plant.soc_frac
+    first_sides = np.array([1, 1, -1, -1] * 2)  # equal SoC: the first half of each class charges
+    assert np.any(np.sign(p) != first_sides)  # pairs swapped
+    assert np.ptp(soc) < 0.012  # 2 x band apart at most, plus a swap's lag
+    settled = t > 30.0
+    # a swapping pair crosses zero together (+-wake_w, same class): inside the 3 % tube
+    assert np.max(np.abs(delivered[settled])) < 0.03 * 80 * KW
+
+
+# -- feedback on the site meter (SPEC §3.3 p_w) ---------------------------------------------------
+def ariya_rows(n: int = 4) -> FleetState:
+    fleet = FleetState()
+    for i in range(n):
+        fleet.row(f"CP{i}", 1, max_power_w=11 * KW, can_discharge=True)
+    fleet.online[:] = True
+    fleet.tx_active[:] = True
+    fleet.soc_frac[:] = 0.5
+    fleet.set_prior(np.arange(n), lookup("Nissan Ariya"))
+    return fleet
+
+
+class InstantSite:
+    """10 Hz ticks at 50 Hz on rows that draw their last setpoint at once. MeterValues report
+    that (or, `meter_values=False`, stay as they were: stale); the site meter sees the rows plus
+    `other_load_w`, `site_age_s` old (or nothing, `site=False`)."""
+
+    def __init__(self, ctl: Controller, fleet: FleetState) -> None:
+        self.ctl, self.fleet, self.t_s = ctl, fleet, 0.0
+        self.measured_at_s = np.full(fleet.n, -np.inf)
+
+    def run(self, seconds: float, *, other_load_w: float = 0.0, meter_values: bool = True,
+            site: bool = True, site_age_s: float = 0.0) -> None:
+        fleet, end_s = self.fleet, self.t_s + seconds
+        while self.t_s < end_s - 1e-9:
+            t = self.t_s
+            drawn_w = np.nan_to_num(fleet.setpoint_w)
+            if meter_values:
+                fleet.measured_w[:] = drawn_w
+                self.measured_at_s[:] = t
+            site_w = float(drawn_w.sum()) + other_load_w if site else None
+            res = self.ctl.tick(fleet, t, 50.0, site_power_w=site_w,
+                                site_power_at_s=t - site_age_s,
+                                measured_at_s=self.measured_at_s.copy())
+            fleet.mark_sent(res.send_rows, res.target_w[res.send_rows], t)
+            self.t_s = round(t + 0.1, 6)
+
+
+def settled_comp(other_load_w: float = 0.0, *, site: bool = True
+                 ) -> tuple[InstantSite, CompensatedDispatch]:
+    disp = make_dispatch("compensated")
+    assert isinstance(disp, CompensatedDispatch)
+    ctl = Controller(contracts_from([("DC-L", 20.0)]), ControlParams(), dispatch=disp)
+    loop = InstantSite(ctl, ariya_rows())
+    loop.run(30.0, other_load_w=other_load_w, site=site)  # readiness offsets built
+    return loop, disp
+
+
+def test_feedback_acts_on_the_site_meter_while_meter_values_are_stale() -> None:
+    loop, disp = settled_comp()
+    i0 = disp.integrator_w
+    # the fleet now draws 1 kW less than commanded: only the site meter sees it
+    loop.run(2.0, other_load_w=-1 * KW, meter_values=False)
+    assert disp.integrator_w - i0 > 0.3 * KW  # integrates the gap up (more import)
+
+
+def test_without_a_site_meter_stale_meter_values_show_no_gap() -> None:
+    loop, disp = settled_comp(site=False)
+    i0 = disp.integrator_w
+    loop.run(2.0, meter_values=False, site=False)
+    assert disp.integrator_w == i0
+
+
+@pytest.mark.parametrize(("site", "site_age_s"), [(True, 1.0), (False, 0.0)])
+def test_feedback_freezes_when_the_site_sample_is_stale_or_missing(site: bool,
+                                                                   site_age_s: float) -> None:
+    loop, disp = settled_comp()
+    i0 = disp.integrator_w
+    # older than the stale limit (0.5 s, SPEC §3.3), or gone after having been seen
+    assert site_age_s > disp.params.site_stale_s or not site
+    loop.run(2.0, other_load_w=-1 * KW, meter_values=False, site=site, site_age_s=site_age_s)
+    assert disp.integrator_w == i0
+
+
+def test_site_baseline_keeps_load_the_fleet_does_not_draw_out_of_the_feedback() -> None:
+    # a 30 kW building load on the site meter: the baseline absorbs it (site - MeterValues
+    # once every row reported after the last move), so the integrator does not chase it
+    loop, disp = settled_comp(other_load_w=30 * KW)
+    loop.run(10.0, other_load_w=30 * KW)
+    assert abs(disp.integrator_w) < 50.0
+    assert abs(float(np.nan_to_num(loop.fleet.setpoint_w).sum())) < 0.5 * KW
+
+
+def test_a_stale_meter_value_does_not_reset_the_model_twice() -> None:
+    # MeterValues every few seconds (SPEC: the simulator's 5 s): the replica takes a report
+    # once; on later ticks it runs on the model, not on the old report
+    loop, disp = settled_comp()
+    rows = np.arange(loop.fleet.n)
+    loop.fleet.measured_w[:] = 0.0  # one (wrong) report arrives now, then nothing new
+    loop.measured_at_s[:] = loop.t_s
+    loop.run(0.1, meter_values=False)
+    assert np.allclose(disp._st.p_w[rows], 0.0, atol=disp.params.settled_w)  # taken once ...
+    loop.run(5.0, meter_values=False)
+    assert np.all(np.abs(disp._st.p_w[rows]) > disp.params.keep_w - 1.0)  # ... then the model
+
+
+def test_fast_time_feedback_is_the_same_with_the_plant_power_as_the_site_power() -> None:
+    # evaluate hands the plant's summed power over as the site power: with exact MeterValues
+    # every tick, the site path and the MeterValues path must agree
+    spec = fleet_of(MODELS, 2)
+    t, f = steps((15.0, 50.0), (15.0, 49.6), (10.0, 50.0))
+    with_site, _, _, _ = closed_loop(spec, 60.0, t, f)
+
+    class NoSiteMeter(ClosedLoop):
+        def _control(self, now_s: float, freq_hz: float,
+                     site_power_w: float | None = None) -> None:
+            super()._control(now_s, freq_hz, None)
+
+    contracts = contracts_from([("DC", 60.0)])
+    ctl = Controller(contracts, ControlParams(),
+                     dispatch=make_dispatch("compensated", [lookup(m.name) for m in spec.models]))
+    plant = VehiclePlant(vary(spec.params, 0.2, 0), spec.soc_frac)
+    without = NoSiteMeter(plant, fleet_state(spec), ctl, ocpp_delay_s=0.1).run(t, f)
+    np.testing.assert_allclose(with_site, without, atol=1e-6)

@@ -361,7 +361,10 @@ def test_simulated_mode_with_the_real_evaluator_on_dr(dispatch: str,
                                                       leaf_eligible: bool) -> None:
     from controller.tools.evaluate import evaluate  # noqa: PLC0415
 
-    groups = [el.FleetGroup(ARIYA.name, ARIYA), el.FleetGroup(LEAF.name, LEAF)]
+    # SoC 0.5: a fully charged fleet is above the compensated dispatch's SoC window (20-80 %),
+    # may not charge, and so cannot hold the charging half of its standing baseline
+    groups = [el.FleetGroup(ARIYA.name, ARIYA, soc_frac=0.5),
+              el.FleetGroup(LEAF.name, LEAF, soc_frac=0.5)]
     verdicts, _ = el.assess_simulated(groups, [TIMINGS["DR"]], el.load_evaluate(),
                                       sim=el.SimSettings(max_evs=400, dispatch=dispatch))
     ariya, leaf = verdicts

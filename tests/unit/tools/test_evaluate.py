@@ -102,7 +102,9 @@ def test_soc_range_covers_the_run_and_falls_when_exporting() -> None:
 
 
 def test_compound_service_is_scored_as_one_at_one_volume() -> None:
-    res = evaluate(ariya_fleet(), step_trace(50.6, hold_s=10.0), contracts_from([("DC", 100.0)]))
+    # SoC 0.5: at 0.8 (the top of the default 20-80 % window) the fleet may not charge for DC-H
+    res = evaluate(ariya_fleet(soc=0.5), step_trace(50.6, hold_s=10.0),
+                   contracts_from([("DC", 100.0)]))
     assert res.service == "DC"
     assert res.contract_kw == 100.0
     assert res.n_events == 1
@@ -397,3 +399,20 @@ def test_cli_bad_price_or_record_path_exits_2(files: tuple[Path, Path], extra: l
     assert out == ""
     assert err.count("\n") == 1
     assert match in err
+
+
+def test_compensated_dispatch_keeps_vehicles_in_their_soc_window_through_evaluate() -> None:
+    # one vehicle of each model near each edge of the 20-80 % window: the plant's SoC reaches
+    # the dispatch through fleet.soc_frac, the low ones take the charging half of the standing
+    # baseline and the high ones the discharging half, so nobody moves outward
+    from sim_chargers import tracelib  # noqa: PLC0415
+
+    models = ["VW ID3", "Nissan Ariya", "Nissan LEAF e+", "Skoda Enyaq iV 60", "Tesla M3 LRDM",
+              "Renault Zoe 40"]
+    spec = parse_fleet({"group": [{"model": m, "count": 1, "charger_kw": 11, "soc": s}
+                                  for m in models for s in (0.25, 0.75)]})
+    trace = tracelib.generate("gb-normal", seconds=300, seed=1, rate_hz=10.0)
+    res = evaluate(spec, trace, contracts_from([("DC", 30.0)]), dispatch="compensated")
+    assert res.soc_min >= 0.25 - 1e-4
+    assert res.soc_max <= 0.75 + 1e-4
+    assert res.compliance_pct >= 99.0

@@ -1,0 +1,93 @@
+"""Daemon wiring of energy management: per-station windows, `headroom` on <prefix>/fleet and
+the `energy_reserve_low` alarm (controller/app.py, controller/snapshots.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from controller.app import Daemon
+from controller.control.vehicles import lookup
+from controller.settings import parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+KW = 1000.0
+
+
+class Captured:
+    """Telemetry double: records what would be published."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, Mapping[str, object]]] = []
+
+    def publish(self, subtopic: str, payload: Mapping[str, object], *, qos: int = 0,
+                retain: bool = False) -> None:
+        self.messages.append((subtopic, payload))
+
+    def publish_latest(self, subtopic: str, payload: Mapping[str, object], *,
+                       retain: bool = False) -> None:
+        self.messages.append((subtopic, payload))
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+    def alarms(self) -> list[Mapping[str, object]]:
+        return [p for topic, p in self.messages if topic == "alarm"]
+
+
+def make_daemon(soc: float, tel: Captured, **station: object) -> Daemon:
+    doc = tomllib.loads((ROOT / "config" / "v2ghub.minimal.toml").read_text())
+    doc["ocpp"]["station"][0].update(vehicle="Nissan Ariya", **station)
+    d = Daemon(parse_settings(doc), telemetry=tel, clock=lambda: 0.0, wall=lambda: 1e9)
+    for i in range(20):  # 20 Ariyas (87 kWh) behind one station id: enough for 100 kW of DC-L
+        r = d.fleet.row("CP001", i + 1, max_power_w=10 * KW, can_discharge=True)
+        d.fleet.set_prior(r, lookup("Nissan Ariya"))
+        d.fleet.online[r] = d.fleet.tx_active[r] = True
+        d.fleet.soc_frac[r] = soc
+    return d
+
+
+def test_fleet_payload_publishes_headroom_per_contract() -> None:
+    d = make_daemon(0.5, Captured())
+    room = d.fleet_snapshot()["headroom"]
+    assert isinstance(room, dict)
+    dcl = room["DC-L"]
+    assert dcl["holdable"] is True
+    assert dcl["holdable_w"] == 100 * KW
+    assert dcl["holdable_frac"] == 1.0
+    assert dcl["sustain_s"] == 900.0
+    assert dcl["hold_s"] == pytest.approx(20 * 87_000 * 0.3 / (100 * KW) * 3600, rel=1e-6)
+
+
+def test_a_fleet_near_its_floor_raises_energy_reserve_low_before_the_contract_is_lost() -> None:
+    # 20 x 87 kWh x 1.3 % above the floor = 22.6 kWh: 100 kW for 13.6 min < 15 min
+    tel = Captured()
+    d = make_daemon(0.213, tel)
+    room = d.fleet_snapshot()["headroom"]["DC-L"]  # type: ignore[index]
+    assert room["holdable"] is False
+    d._check_energy_reserve()
+    alarms = tel.alarms()
+    assert [a["kind"] for a in alarms] == ["energy_reserve_low"]
+    assert alarms[0]["service"] == "DC-L"
+
+
+def test_no_alarm_while_the_reserve_lasts_more_than_the_margin() -> None:
+    tel = Captured()
+    make_daemon(0.5, tel)._check_energy_reserve()
+    assert tel.alarms() == []
+
+
+def test_station_soc_window_reaches_the_fleet_rows_on_the_next_tick() -> None:
+    d = make_daemon(0.5, Captured(), soc_min=0.3, soc_max=0.7)
+    assert np.isnan(d.fleet.soc_min_frac).all()
+    d.tick()
+    assert np.all(d.fleet.soc_min_frac == 0.3)
+    assert np.all(d.fleet.soc_max_frac == 0.7)
+    # the narrower window leaves 20 x 87 kWh x 20 % = 348 kWh: 3.48 h at 100 kW
+    room = d.fleet_snapshot()["headroom"]["DC-L"]  # type: ignore[index]
+    assert room["hold_s"] == pytest.approx(20 * 87_000 * 0.2 / (100 * KW) * 3600, rel=1e-6)
