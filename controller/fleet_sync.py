@@ -136,7 +136,8 @@ class FleetSync:
                      f"{e.limit_w:.0f} W profile; retrying with back-off", sid)
 
     def _failed(self, sid: str, e: ev.CallFailed, now_s: float) -> Alarm | None:
-        log.warning("station %s: %s failed: %s", sid, e.action, e.reason)
+        level = logging.DEBUG if self.closing else logging.WARNING  # shutdown closes calls
+        log.log(level, "station %s: %s failed: %s", sid, e.action, e.reason)
         if e.evse_id is not None and e.action == "SetChargingProfile":
             self._defer_retry(self.row(sid, e.evse_id), now_s)
         return None
