@@ -49,6 +49,7 @@ from controller.control.services import (
     contracts_from,
 )
 from controller.control.vehicles import TABLE_11, VehicleModel
+from controller.tools import parse_standalone
 from sim_chargers.fleetfile import FleetFileError, FleetSpec, load_fleet, parse_fleet
 from sim_chargers.traces import MAX_RATE_HZ, Trace
 
@@ -502,13 +503,8 @@ def run(args: argparse.Namespace, evaluate_fn: EvaluateFn | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None, evaluate_fn: EvaluateFn | None = None) -> int:
     """Stand-alone entry: `python -m controller.tools.eligibility ...`."""
-    parser = argparse.ArgumentParser(prog="v2ghub eligibility")
-    _add_arguments(parser)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2)
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    return run(args, evaluate_fn)
+    args = parse_standalone("v2ghub eligibility", __doc__, _add_arguments, argv)
+    return args if isinstance(args, int) else run(args, evaluate_fn)
 
 
 if __name__ == "__main__":

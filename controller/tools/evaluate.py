@@ -51,6 +51,7 @@ from controller.control.services import (
     expected_w,
 )
 from controller.control.vehicles import lookup
+from controller.tools import parse_standalone
 from sim_chargers.fleetfile import FleetFileError, FleetSpec, load_fleet
 from sim_chargers.plant import FloatArray, PlantParams, VehiclePlant
 from sim_chargers.traces import MAX_RATE_HZ, Trace, TraceError, load_trace
@@ -630,14 +631,8 @@ def summary(res: EvalResult) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Standalone entry: `python -m controller.tools.evaluate --fleet ... --json`."""
-    p = argparse.ArgumentParser(prog="v2ghub evaluate", description=__doc__.splitlines()[0]
-                                if __doc__ else None)
-    _add_arguments(p)
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as exc:  # argparse: usage error (2) or --help (0)
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    return run(args)
+    args = parse_standalone("v2ghub evaluate", __doc__, _add_arguments, argv)
+    return args if isinstance(args, int) else run(args)
 
 
 if __name__ == "__main__":

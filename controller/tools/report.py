@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.control.metrics import TOL_FRAC, tube
+from controller.tools import parse_standalone
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -383,14 +384,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Standalone entry: `python -m controller.tools.report RUN.json --out report.html`."""
-    p = argparse.ArgumentParser(prog="v2ghub report", description=__doc__.splitlines()[0]
-                                if __doc__ else None)
-    _add_arguments(p)
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as exc:  # argparse: usage error (2) or --help (0)
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    return run(args)
+    args = parse_standalone("v2ghub report", __doc__, _add_arguments, argv)
+    return args if isinstance(args, int) else run(args)
 
 
 if __name__ == "__main__":
