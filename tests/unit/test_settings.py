@@ -20,6 +20,16 @@ def minimal_doc() -> dict:
     return tomllib.loads(MINIMAL.read_text())
 
 
+def assert_one_line_error(mutate, message: str) -> None:
+    """The minimal file changed by `mutate` is rejected with one line containing `message`."""
+    doc = minimal_doc()
+    mutate(doc)
+    with pytest.raises(ConfigError) as err:
+        parse_settings(doc)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
 def test_minimal_file_from_the_spec_is_accepted_with_defaults():
     s = load_settings(MINIMAL)
     assert s.site_id == "demo"
@@ -63,12 +73,7 @@ def test_example_file_documents_every_key_and_loads():
     (lambda d: d["ocpp"].update(state_file=7), "ocpp.state_file"),
 ])
 def test_bad_config_is_rejected_with_a_message_naming_the_key(mutate, message):
-    doc = minimal_doc()
-    mutate(doc)
-    with pytest.raises(ConfigError) as err:
-        parse_settings(doc)
-    assert message in str(err.value)
-    assert "\n" not in str(err.value)
+    assert_one_line_error(mutate, message)
 
 
 def test_station_state_file_is_optional_and_off_by_default():
@@ -314,9 +319,4 @@ def test_example_config_documents_the_energy_table():
     (lambda d: d["ocpp"]["station"][0].update(soc_max="high"), "ocpp.station[0].soc_max"),
 ])
 def test_bad_energy_window_is_one_line_naming_the_key(mutate, message):
-    doc = minimal_doc()
-    mutate(doc)
-    with pytest.raises(ConfigError) as err:
-        parse_settings(doc)
-    assert message in str(err.value)
-    assert "\n" not in str(err.value)
+    assert_one_line_error(mutate, message)
