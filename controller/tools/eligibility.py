@@ -42,6 +42,7 @@ from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
+from controller.control.dispatch_comp import CompParams
 from controller.control.services import (
     DEFAULT_DEFINITIONS,
     ContractedService,
@@ -136,9 +137,9 @@ class Verdict:
         return f"No ({', '.join(self.reasons)})" if self.reasons else "No"
 
 
-def default_groups() -> list[FleetGroup]:
-    """The six Table 11 vehicles, each as a uniform fleet (SPEC §2.3)."""
-    return [FleetGroup(m.name, m) for m in TABLE_11]
+def default_groups(soc_frac: float = 1.0) -> list[FleetGroup]:
+    """The six Table 11 vehicles, each as a uniform fleet (SPEC §2.3); seed: fully charged."""
+    return [FleetGroup(m.name, m, soc_frac=soc_frac) for m in TABLE_11]
 
 
 def groups_from_spec(spec: FleetSpec) -> list[FleetGroup]:
@@ -249,7 +250,7 @@ class EvaluateFn(Protocol):
     """`controller.tools.evaluate.evaluate`'s documented signature."""
 
     def __call__(self, spec: FleetSpec, trace: Trace, contracts: list[ContractedService], *,
-                 dispatch: str, seed: int) -> EvaluateResult: ...
+                 dispatch: str, seed: int, warmup_s: float) -> EvaluateResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,25 +270,46 @@ class SimSettings:
     # timer, and a step arriving before it expires inherits it (plant: earlier effective time
     # kept), which would hide most of t_a.
     pre_s_min: float = 5.0  # Table 11's slowest t_a 3.8 s x 1.2 (evaluate's variation) + 0.1 s
-    # Whole trace = this x T_full (at least pre + 5 s): 5 % of it is then half of T_full, so a
-    # 95 % target means "late by at most about half the full-delivery time".
+    # The compensated dispatch builds its standing offsets (dispatch_comp, READINESS) after the
+    # vehicles have started: wake + start-up, then up to ready_max_frac of the charger at
+    # offset_ramp_w_s (7.5 kW at 400 W/s = 18.75 s on 10 kW). A step before that would measure
+    # the build-up, not the dispatch; this much settling time is added on top of the start-up
+    # (measured: the offsets are within 1 % of their size 3 s after the ramp ends).
+    ready_settle_s: float = 5.0
+    # Scored trace (after `warmup_s`) = this x T_full (at least pre + 5 s): 5 % of it is then
+    # half of T_full, so a 95 % target means "late by at most about half the full-delivery time".
     trace_full_times: float = 10.0
 
 
 def pre_step_s(groups: Sequence[FleetGroup], sim: SimSettings = SimSettings()) -> float:
-    """Time at 50 Hz before the step: longer than any group's start-up (+20 % variation)."""
+    """Time at 50 Hz before the step: longer than any group's start-up (+20 % variation) and,
+    for the compensated dispatch, than building its standing offsets as well (`warmup_s`)."""
     slowest = max((max(g.model.t_a_s, g.model.t_zero_cross_s) for g in groups), default=0.0)
-    return max(sim.pre_s_min, 1.2 * slowest + 1.0)
+    return max(sim.pre_s_min, 1.2 * slowest + 1.0) + warmup_s(groups, sim)
+
+
+def warmup_s(groups: Sequence[FleetGroup], sim: SimSettings = SimSettings()) -> float:
+    """Unscored time at the start of a simulated run: the compensated dispatch's offset build.
+
+    Both dispatches are then scored over windows of the same length (start-up lead + step), so
+    neither gains from nominal-frequency time the other does not get.
+    """
+    if sim.dispatch != "compensated":
+        return 0.0
+    comp = CompParams()
+    largest_w = comp.ready_max_frac * 1000.0 * max((g.charger_kw for g in groups), default=0.0)
+    return max(comp.ready_w, largest_w) / comp.offset_ramp_w_s + sim.ready_settle_s
 
 
 def step_trace(defn: ServiceDefinition, timing: ServiceTiming, pre_s: float,
-               sim: SimSettings = SimSettings()) -> Trace:
-    """50 Hz for `pre_s`, then a step to where the Low product asks 100 % of Pc, held."""
+               sim: SimSettings = SimSettings(), unscored_s: float = 0.0) -> Trace:
+    """50 Hz for `pre_s`, then a step to where the Low product asks 100 % of Pc, held;
+    `sim.trace_full_times` x T_full long after the first `unscored_s` (`warmup_s`)."""
     if defn.trigger_hz is not None:
         f_step = defn.trigger_hz - 0.1  # static trigger (SFFR): clearly past it
     else:
         f_step = 50.0 - defn.curve.points[-1][0]  # curve saturation point
-    total_s = max(pre_s + 5.0, sim.trace_full_times * timing.full_s)
+    total_s = max(pre_s + 5.0, unscored_s + sim.trace_full_times * timing.full_s)
     rate_hz = min(MAX_RATE_HZ, max(sim.rate_hz, sim.samples_per_start / timing.start_s))
     t_s = np.arange(0.0, total_s + 0.5 / rate_hz, 1.0 / rate_hz)
     return Trace(t_s, np.where(t_s < pre_s, 50.0, f_step), name=f"step-{defn.name}")
@@ -375,12 +397,15 @@ def assess_simulated(groups: Sequence[FleetGroup], timings: Iterable[ServiceTimi
         if t.product not in definitions:
             skipped.append(t.name)
             continue
-        trace = step_trace(definitions[t.product], t, pre_step_s(groups, sim), sim)
+        unscored_s = warmup_s(groups, sim)
+        trace = step_trace(definitions[t.product], t, pre_step_s(groups, sim), sim, unscored_s)
         contracts = contracts_from([(t.product, t.volume_kw)], overrides=definitions)
 
         def run(spec: FleetSpec, trace: Trace = trace,
-                contracts: list[ContractedService] = contracts) -> _Run:
-            res = evaluate_fn(spec, trace, contracts, dispatch=sim.dispatch, seed=sim.seed)
+                contracts: list[ContractedService] = contracts,
+                unscored_s: float = unscored_s) -> _Run:
+            res = evaluate_fn(spec, trace, contracts, dispatch=sim.dispatch, seed=sim.seed,
+                              warmup_s=unscored_s)
             start = getattr(res, "start_delay_s_max", _NOT_REPORTED)
             delay = (None if start is _NOT_REPORTED else math.inf if start is None
                      else float(cast(float, start)))
@@ -426,6 +451,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session", choices=["idle", "active"], default=None,
                    help="strict: vehicles start from idle (t_a) or are kept in an active "
                         "session at a baseline (t_c); default: both tables, JSON idle")
+    p.add_argument("--soc", type=float, default=1.0, metavar="FRAC",
+                   help="initial SoC of the six uniform fleets (default 1, fully charged as in "
+                        "the seed; a --fleet file sets its own). The compensated dispatch needs "
+                        "vehicles inside its SoC window (20-80 %%) to keep the standing baseline")
     p.add_argument("--soc-min", type=float, default=0.0, metavar="FRAC",
                    help="lowest usable SoC for the duration check (default 0)")
     p.add_argument("--target", type=float, default=95.0, metavar="PCT",
@@ -456,16 +485,21 @@ def run(args: argparse.Namespace, evaluate_fn: EvaluateFn | None = None) -> int:
     """Execute parsed arguments; print a table or JSON. Returns the exit code."""
     if not 0.0 <= args.soc_min < 1.0:
         return _fail(f"--soc-min must be within [0, 1), got {args.soc_min}", EXIT_USAGE)
+    if not 0.0 < args.soc <= 1.0:
+        return _fail(f"--soc must be within (0, 1], got {args.soc}", EXIT_USAGE)
     if not 0.0 < args.target <= 100.0:
         return _fail(f"--target must be within (0, 100], got {args.target}", EXIT_USAGE)
     if args.max_evs < 1:
         return _fail(f"--max-evs must be >= 1, got {args.max_evs}", EXIT_USAGE)
     try:
-        groups = groups_from_spec(load_fleet(args.fleet)) if args.fleet else default_groups()
+        groups = (groups_from_spec(load_fleet(args.fleet)) if args.fleet
+                  else default_groups(args.soc))
     except FleetFileError as exc:
         return _fail(str(exc), EXIT_USAGE)
     limits, timings = Limits(soc_min_frac=args.soc_min), service_timings()
-    where = f"fleet {args.fleet}" if args.fleet else "uniform fleets, 10 kW chargers, full"
+    where = (f"fleet {args.fleet}" if args.fleet else
+             "uniform fleets, 10 kW chargers, " + ("full" if args.soc == 1.0
+                                                   else f"SoC {args.soc:g}"))
     tables: list[tuple[str, list[Verdict]]] = []
     if args.mode == "simulated":
         if evaluate_fn is None:

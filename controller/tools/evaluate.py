@@ -106,6 +106,7 @@ class EvalResult:
     ocpp_delay_s: float
     variation_frac: float
     seed: int
+    warmup_s: float  # scoring (compliance, shortfall, events) starts here; SoC/losses: whole run
     steps: int
     wall_time_s: float
 
@@ -415,7 +416,8 @@ def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], 
              ocpp_delay_s: float = OCPP_DELAY_S,
              progress: Callable[[float], None] | None = None,
              battery_price_per_kwh: float = BATTERY_PRICE_PER_KWH,
-             recorder: RunRecorder | None = None, identify: bool = True) -> EvalResult:
+             recorder: RunRecorder | None = None, identify: bool = True,
+             warmup_s: float = 0.0) -> EvalResult:
     """Run the closed loop over the whole trace and score it (SPEC §3.5).
 
     Args:
@@ -437,6 +439,9 @@ def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], 
             ageing-only one when None.
         identify: refine the controller's dynamics priors online from the plant's observed
             response (control.identify); False keeps the library priors all run.
+        warmup_s: the run starts at t = 0 but is scored from here (0 <= warmup_s < the
+            trace's length): time for a dispatch to get ready (standing offsets) that should
+            not count for or against it. SoC, losses and ageing cover the whole run.
 
     Raises:
         EvaluateError: bad dispatch, variation, tick, delay, price or an empty contract list.
@@ -448,6 +453,9 @@ def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], 
         raise EvaluateError(f"dispatch: unknown {dispatch!r}; known: {', '.join(DISPATCH_NAMES)}")
     if not (math.isfinite(ocpp_delay_s) and ocpp_delay_s >= 0):
         raise EvaluateError(f"ocpp_delay_s: must be >= 0, got {ocpp_delay_s!r}")
+    if not (math.isfinite(warmup_s) and 0.0 <= warmup_s < trace.duration_s):
+        raise EvaluateError(f"warmup_s: must be >= 0 and shorter than the trace "
+                            f"({trace.duration_s:g} s), got {warmup_s!r}")
     tick = tick_period_s(trace, tick_s)
     n_steps = math.floor(trace.duration_s / tick + 1e-9) + 1
     t = np.arange(n_steps, dtype=np.float64) * tick
@@ -468,15 +476,18 @@ def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], 
     measured = loop.run(t, f, progress)
     rec.finish(t, f, expected, measured - baseline_w,
                max(c.definition.full_s for c in contracts))
-    return _result(contracts, spec, dispatch=dispatch, t=t, expected=expected,
-                   delivered=measured - baseline_w, loop=loop, variation_frac=variation_frac,
-                   seed=seed, tick=tick, ocpp_delay_s=ocpp_delay_s, wall0=wall0, rec=rec)
+    scored = slice(int(np.searchsorted(t, warmup_s - 1e-9)), None)
+    return _result(contracts, spec, dispatch=dispatch, t=t[scored], expected=expected[scored],
+                   delivered=(measured - baseline_w)[scored], loop=loop,
+                   variation_frac=variation_frac, seed=seed, tick=tick,
+                   ocpp_delay_s=ocpp_delay_s, wall0=wall0, rec=rec, warmup_s=warmup_s,
+                   steps=n_steps)
 
 
 def _result(contracts: Sequence[ContractedService], spec: FleetSpec, *, dispatch: str,
             t: FloatArray, expected: FloatArray, delivered: FloatArray, loop: ClosedLoop,
             variation_frac: float, seed: int, tick: float, ocpp_delay_s: float,
-            wall0: float, rec: RunRecorder) -> EvalResult:
+            wall0: float, rec: RunRecorder, warmup_s: float, steps: int) -> EvalResult:
     pc_w = max(c.contract_w for c in contracts)
     full_s = max(c.definition.full_s for c in contracts)
     comp = score(t, expected, delivered, pc_w, full_s)
@@ -497,7 +508,7 @@ def _result(contracts: Sequence[ContractedService], spec: FleetSpec, *, dispatch
         ageing_loss_pct_mean=rec.loss_pct_mean, ageing_loss_pct_max=rec.loss_pct_max,
         ageing_cost=rec.cost, battery_price_per_kwh=rec.price_per_kwh,
         tick_s=tick, ocpp_delay_s=ocpp_delay_s, variation_frac=variation_frac, seed=seed,
-        steps=int(t.size), wall_time_s=time.perf_counter() - wall0)
+        warmup_s=warmup_s, steps=steps, wall_time_s=time.perf_counter() - wall0)
 
 
 # -- CLI edge -------------------------------------------------------------------------------------
@@ -527,6 +538,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"per-vehicle spread of plant dynamics (default {VARIATION_FRAC})")
     p.add_argument("--ocpp-delay-s", default=str(OCPP_DELAY_S), metavar="S",
                    help=f"setpoint delivery delay (default {OCPP_DELAY_S} s)")
+    p.add_argument("--warmup-s", default="0", metavar="S",
+                   help="score from this time on (the first S seconds let the dispatch get "
+                        "ready, e.g. build its standing baseline; default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object (SPEC §3.5)")
     p.add_argument("--battery-price", default=str(BATTERY_PRICE_PER_KWH), metavar="PER_KWH",
                    help="battery price per kWh of capacity, prices the ageing (default "
@@ -556,6 +570,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         seed = int(_number(args.seed, "--seed", int))
         variation = _number(args.variation, "--variation")
         delay = _number(args.ocpp_delay_s, "--ocpp-delay-s")
+        warmup = _number(args.warmup_s, "--warmup-s")
         spec = load_fleet(args.fleet)
         trace = load_trace(args.trace)
         price = _number(args.battery_price, "--battery-price")
@@ -564,7 +579,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         res = evaluate(spec, trace, contracts, dispatch=args.dispatch, seed=seed,
                        variation_frac=variation, ocpp_delay_s=delay,
                        progress=bar.update if bar else None, battery_price_per_kwh=price,
-                       recorder=rec)
+                       recorder=rec, warmup_s=warmup)
         if args.record is not None:
             write_record(args.record, rec.to_record(res))
     except (EvaluateError, ServiceError, FleetFileError, TraceError) as exc:
@@ -613,7 +628,8 @@ def summary(res: EvalResult) -> str:
     return "\n".join([
         f"{res.service} {res.contract_kw:g} kW, {res.n_vehicles} vehicles, "
         f"{res.duration_s:g} s of trace, dispatch {res.dispatch} ({res.dispatch_note})",
-        f"  compliance           {res.compliance_pct:.2f} % of samples in the tube",
+        f"  compliance           {res.compliance_pct:.2f} % of samples in the tube"
+        + (f" (scored from {res.warmup_s:g} s)" if res.warmup_s else ""),
         f"  max shortfall        {res.max_shortfall_pct:.2f} % of Pc",
         f"  energy shortfall     {res.energy_shortfall_kwh:.3f} kWh",
         f"  events               {res.n_events} ({res.events_not_started} never started, "

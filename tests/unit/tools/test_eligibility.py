@@ -175,12 +175,14 @@ class StandInEvaluator:
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, str, float, str, int]] = []
+        self.warmups: set[float] = set()
 
     def __call__(self, spec: FleetSpec, trace: Trace, contracts: list[ContractedService], *,
-                 dispatch: str, seed: int) -> _Result:
+                 dispatch: str, seed: int, warmup_s: float) -> _Result:
         (c,) = contracts
         m = spec.models[0]
         self.calls.append((spec.n, c.definition.name, float(trace.f_hz[-1]), dispatch, seed))
+        self.warmups.add(warmup_s)
         per_ev_w = min(float(spec.charger_w[0]),
                        m.ramp_up_w_s * max(0.0, c.definition.full_s - m.t_a_s))
         return _Result(100.0 * min(1.0, spec.n * per_ev_w / c.contract_w))
@@ -203,6 +205,7 @@ def test_simulated_mode_bisects_to_the_fewest_evs_reaching_the_target() -> None:
     }
     assert {(c[1], c[2]) for c in fake.calls} == {("DC-L", 49.5), ("DR-L", 49.8)}
     assert {(c[3], c[4]) for c in fake.calls} == {("naive", 7)}
+    assert fake.warmups == {0.0}  # naive: nothing to build, every second is scored
     assert max(c[0] for c in fake.calls) <= sim.max_evs
 
 
@@ -215,8 +218,9 @@ class StandInWithStart(StandInEvaluator):
     """The same, also reporting the fleet's start delay (t_a; None: never started)."""
 
     def __call__(self, spec: FleetSpec, trace: Trace, contracts: list[ContractedService], *,
-                 dispatch: str, seed: int) -> _ResultWithStart:
-        res = super().__call__(spec, trace, contracts, dispatch=dispatch, seed=seed)
+                 dispatch: str, seed: int, warmup_s: float) -> _ResultWithStart:
+        res = super().__call__(spec, trace, contracts, dispatch=dispatch, seed=seed,
+                               warmup_s=warmup_s)
         start = spec.models[0].t_a_s if res.compliance_pct > 0 else None
         return _ResultWithStart(res.compliance_pct, start)
 
@@ -242,21 +246,69 @@ def test_simulated_mode_skips_services_without_a_definition() -> None:
 
 
 def test_step_trace_steps_from_nominal_to_the_saturation_point() -> None:
-    tr = el.step_trace(DEFAULT_DEFINITIONS["DM-L"], TIMINGS["DM"], 5.0)
+    naive = el.SimSettings(dispatch="naive")  # compensated adds an unscored warm-up (below)
+    tr = el.step_trace(DEFAULT_DEFINITIONS["DM-L"], TIMINGS["DM"], 5.0, naive)
     assert tr.f_hz[tr.t_s < 5.0].tolist() == [50.0] * 250  # 50 Hz: 0.5 s start in 25 samples
     assert tr.f_hz[-1] == pytest.approx(49.8)
     assert tr.duration_s == pytest.approx(10.0)
-    dr = el.step_trace(DEFAULT_DEFINITIONS["DR-L"], TIMINGS["DR"], 5.0)
+    dr = el.step_trace(DEFAULT_DEFINITIONS["DR-L"], TIMINGS["DR"], 5.0, naive)
     assert dr.duration_s == pytest.approx(100.0)  # 10 x T_full
     assert dr.t_s[1] == pytest.approx(1 / 12.5)
 
 
 def test_the_step_comes_after_the_slowest_start_up_of_the_fleet() -> None:
     # A 0 W command at t = 0 arms an idle vehicle's start-up timer; the step must come later.
-    assert el.pre_step_s(el.default_groups()) == pytest.approx(1.2 * 3.8 + 1.0)
+    naive = el.SimSettings(dispatch="naive")
+    assert el.pre_step_s(el.default_groups(), naive) == pytest.approx(1.2 * 3.8 + 1.0)
     slow = replace(ARIYA, t_a_s=20.0, t_zero_cross_s=20.0)
-    assert el.pre_step_s([el.FleetGroup("slow", slow)]) == pytest.approx(25.0)
-    assert el.pre_step_s([el.FleetGroup("fast", ARIYA)]) == 5.0
+    assert el.pre_step_s([el.FleetGroup("slow", slow)], naive) == pytest.approx(25.0)
+    assert el.pre_step_s([el.FleetGroup("fast", ARIYA)], naive) == 5.0
+
+
+def test_compensated_runs_get_an_unscored_warmup_and_the_same_scored_window() -> None:
+    # The standing offsets take up to 0.75 x 10 kW / 400 W/s to build: the step comes that much
+    # (plus settling) later, and that time is not scored, so both dispatches are judged on
+    # equally long windows around the step.
+    naive, comp = el.SimSettings(dispatch="naive"), el.SimSettings(dispatch="compensated")
+    groups = el.default_groups()
+    warm = el.warmup_s(groups, comp)
+    assert el.warmup_s(groups, naive) == 0.0
+    assert warm == pytest.approx(7500.0 / 400.0 + comp.ready_settle_s)
+    assert el.pre_step_s(groups, comp) == pytest.approx(el.pre_step_s(groups, naive) + warm)
+    for name in ("DC", "DR", "SFFR"):
+        defn = DEFAULT_DEFINITIONS[TIMINGS[name].product]
+        traces = {s.dispatch: el.step_trace(defn, TIMINGS[name], el.pre_step_s(groups, s), s,
+                                            el.warmup_s(groups, s)) for s in (naive, comp)}
+        sample_s = float(traces["naive"].t_s[1])  # the grids may differ by < one sample
+        assert traces["compensated"].duration_s - warm == pytest.approx(
+            traces["naive"].duration_s, abs=sample_s)
+    fake = StandInEvaluator()
+    ariya = [el.FleetGroup(ARIYA.name, ARIYA)]
+    el.assess_simulated(ariya, [TIMINGS["DR"]], fake, sim=comp)
+    assert fake.warmups == {el.warmup_s(ariya, comp)}
+
+
+def test_soc_option_sets_the_uniform_fleets_and_is_checked(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert {g.soc_frac for g in el.default_groups()} == {1.0}  # the seed's fully charged fleets
+    assert {g.soc_frac for g in el.default_groups(0.5)} == {0.5}
+    fake = StandInEvaluator()
+    socs: list[float] = []
+    monkeypatch.setattr(el, "load_evaluate", lambda: fake)
+    orig = el.fleet_spec_for
+
+    def spy(group: el.FleetGroup, n: int) -> FleetSpec:
+        socs.append(group.soc_frac)
+        return orig(group, n)
+
+    monkeypatch.setattr(el, "fleet_spec_for", spy)
+    assert el.main(["--mode", "simulated", "--soc", "0.5", "--max-evs", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "SoC 0.5" in out
+    assert set(socs) == {0.5}
+    for bad in ("0", "1.2", "nan"):
+        assert el.main(["--soc", bad]) == 2
+        assert "--soc must be within (0, 1]" in capsys.readouterr().err
 
 
 # -- CLI ---------------------------------------------------------------------------------------

@@ -214,10 +214,26 @@ def test_progress_is_reported_up_to_done() -> None:
     ({"variation_frac": 1.0}, "variation_frac"),
     ({"ocpp_delay_s": -0.1}, "ocpp_delay_s"),
     ({"tick_s": 0.0}, "tick_s"),
+    ({"warmup_s": -1.0}, "warmup_s"),
+    ({"warmup_s": 45.0}, "warmup_s"),  # the whole 45 s trace: nothing left to score
 ])
 def test_bad_parameters_are_refused(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(EvaluateError, match=match):
         run_dr(100.0, **kwargs)
+
+
+def test_warmup_is_run_but_not_scored() -> None:
+    # 1 MW on a 300 kW fleet misses the tube only during the 30 s hold (5 s .. 35 s): leaving
+    # out the first 4 s keeps every miss and drops 80 in-tube samples, so compliance falls by
+    # exactly what the sample counts say; the fleet's state (SoC, losses) is the same run.
+    full, later = run_dr(1000.0), run_dr(1000.0, warmup_s=4.0)
+    n_full, n_later = full.steps, full.steps - 80
+    missed = (1 - full.compliance_pct / 100) * n_full
+    assert later.compliance_pct == pytest.approx(100 * (1 - missed / n_later))
+    assert later.compliance_pct < full.compliance_pct - 1.0
+    assert (later.warmup_s, later.steps, later.duration_s) == (4.0, full.steps, full.duration_s)
+    assert (later.soc_min, later.losses_kwh) == (full.soc_min, full.losses_kwh)
+    assert later.max_shortfall_pct == full.max_shortfall_pct
 
 
 def test_no_contract_is_refused() -> None:
@@ -265,6 +281,18 @@ def test_cli_without_json_prints_a_summary(files: tuple[Path, Path],
     assert out.lstrip().startswith("DC 50 kW, 20 vehicles")
 
 
+def test_cli_warmup_is_passed_and_shown(files: tuple[Path, Path],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    fleet, trace = files
+    base = ["--fleet", str(fleet), "--trace", str(trace), "--service", "DC", "--contract-kw",
+            "50", "--warmup-s", "1.5"]
+    rc, out, _ = cli([*base, "--json"], capsys)
+    assert rc == 0
+    assert json.loads(out)["warmup_s"] == 1.5
+    rc, out, _ = cli(base, capsys)
+    assert "(scored from 1.5 s)" in out
+
+
 def test_progress_bar_only_on_a_terminal(files: tuple[Path, Path]) -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -293,6 +321,8 @@ def test_progress_bar_only_on_a_terminal(files: tuple[Path, Path]) -> None:
     ({"--contract-kw": "lots"}, "--contract-kw"),
     ({"--seed": "x"}, "--seed"),
     ({"--variation": "1.5"}, "variation_frac"),
+    ({"--warmup-s": "soon"}, "--warmup-s"),
+    ({"--warmup-s": "20"}, "warmup_s"),  # the trace is 15 s long
 ])
 def test_cli_bad_input_exits_2_with_one_line(files: tuple[Path, Path], tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str],
