@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from controller.control import energy
+from controller.control import energy, readiness
 from controller.control.dispatch import Split
 from controller.control.dynamics import IDLE_W, Dynamics, RowState, accept, advance, predict
 
@@ -81,8 +81,18 @@ class CompParams:
     # let fast rows hand back early and the sum dip before it (measured with evaluate: 0.4 s
     # meets DC at 1 s; 0.5-0.9 s miss it by 6-15 % of Pc on the mixed fleet)
     horizon_s: float = 0.4
-    # standing offset per row; DC at 150 kW on 60 mixed vehicles needs ~4-5 kW (docs/design.md)
+    # standing offset per row: sized to the contract (control.readiness) when size_ready, else
+    # this fixed figure, also used when no size suffices (DC at 150 kW on 60 mixed vehicles
+    # needs ~4-5 kW, docs/design.md)
     ready_w: float = 5000.0
+    size_ready: bool = True
+    ready_min_w: float = 2000.0  # smallest sized offset: 2 x keep_w, so rows can move both ways
+    # largest offset as a share of the row's limit on its side; above 1/2 the row keeps less
+    # headroom away from zero than toward it, which is the fast way for every Table 11 model
+    # but the LEAF (ramp down >= ramp up). 60 Tesla M3 at 150 kW DC need ~6.5 kW of 11 kW.
+    ready_max_frac: float = 0.75
+    ready_headroom_frac: float = 0.1  # sized to cover the contract + 10 % (feedback, quanta)
+    ready_resize_s: float = 10.0  # re-size at most this often (SoC limits drift slowly)
     # nearest a row in service comes to 0 W; the plant counts |p| < 1 W as idle. A real AC EVSE
     # cannot go below 6 A (IEC 61851-1, ~1.4 kW on one phase); V2G DC converters go lower.
     keep_w: float = 1000.0
@@ -124,6 +134,10 @@ class CompensatedDispatch:
         self.energy = energy_params or energy.EnergyParams()
         d_s = self.energy.default_sustain_s
         self._sustain_s = (d_s, d_s)  # (down, up): longest contracted sustain each way
+        self._need = readiness.Need()  # contracted power and deadline each way
+        self.readiness = readiness.Readiness(self.params.ready_w, True)  # offset in force
+        self._sized_at_s = -np.inf
+        self._sized_key: bytes | None = None
         self._flip: BoolArray = np.zeros(0, dtype=bool)  # rows shrinking to swap sides
         self._crossing: BoolArray = np.zeros(0, dtype=bool)  # swapped, not yet flowing again
         self._cls: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)  # dynamics class per row
@@ -151,6 +165,8 @@ class CompensatedDispatch:
     def use_contracts(self, contracts: Sequence[ContractedService]) -> None:
         """Take the sustain times to reserve energy for (Controller calls this once)."""
         self._sustain_s = energy.sustain_s(contracts, self.energy.default_sustain_s)
+        self._need = readiness.need_from(contracts)
+        self._sized_key = None
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _resize(self, fleet: FleetState) -> None:
@@ -224,8 +240,9 @@ class CompensatedDispatch:
         # a swapped pair crosses zero (t_zero idle): that must not put every row back to wake_w
         self._crossing &= ~(flowing & (np.sign(self._st.p_w) == side))
         all_flowing = bool(np.all((flowing | self._crossing)[free]))
-        ready = np.where(flowing & all_flowing, p.ready_w, p.wake_w)
-        mag = np.where(free, np.minimum(ready, 0.5 * np.where(side > 0, ceil, -floor)), 0.0)
+        ready = np.where(flowing & all_flowing, self.readiness.offset_w, p.wake_w)
+        mag = np.where(free, np.minimum(ready, p.ready_max_frac * np.where(side > 0, ceil, -floor)),
+                       0.0)
         # swapping sides: shrink to wake_w, and stay there until flowing on the new side (the
         # plant holds the old power through the zero-crossing dead time, then takes the latest)
         mag = np.where(self._flip | self._crossing, np.minimum(mag, p.wake_w), mag)
@@ -253,8 +270,7 @@ class CompensatedDispatch:
 
         r = float(response_w) if np.isfinite(response_w) else 0.0
         quiet = abs(r) <= p.restore_quiet_frac * float(fleet.max_charge_w[eligible].sum())
-        usable, lo_lim, hi_lim, base = self._limits(fleet, dyn, eligible, dt,
-                                                    now_s if quiet else None)
+        usable, lo_lim, hi_lim, base = self._limits(fleet, dyn, eligible, dt, now_s, quiet)
         # beyond the same side: across zero (t_zero), for what the same side cannot hold
         x_down = np.where(usable, lo_lim + dyn.max_discharge_w, 0.0)
         x_up = np.where(usable, dyn.max_charge_w - hi_lim, 0.0)
@@ -300,8 +316,8 @@ class CompensatedDispatch:
             self._last_flip_s = quiet_now_s
         return side
 
-    def _limits(self, fleet: FleetState, dyn: Dynamics, eligible: BoolArray,
-                dt: float, quiet_now_s: float | None
+    def _limits(self, fleet: FleetState, dyn: Dynamics, eligible: BoolArray,  # noqa: PLR0917
+                dt: float, now_s: float, quiet: bool,
                 ) -> tuple[BoolArray, FloatArray, FloatArray, FloatArray]:
         """(usable rows, same-side low limit, high limit, baseline + readiness offset)."""
         p = self.params
@@ -315,7 +331,8 @@ class CompensatedDispatch:
                   & np.isfinite(floor))
         side = self._sides(fleet, usable, cap)
         free = usable & cap & (np.abs(baseline) < p.keep_w)
-        side = self._restore(fleet, side, free, quiet_now_s)
+        side = self._restore(fleet, side, free, now_s if quiet else None)
+        self._size_ready(dyn, side, free, now_s)
         # offsets grow only once every free row's power flows: rows start from idle after t_a
         # (0.5-3.8 s, seed Table 11, +-20 %) at different times, so they wake at wake_w and the
         # pairs never drift more than wake_w apart
@@ -332,6 +349,20 @@ class CompensatedDispatch:
         base = np.where(usable, np.clip(np.where(usable, baseline, 0.0) + offset, lo_lim, hi_lim),
                         0.0)
         return usable, lo_lim, hi_lim, base
+
+    def _size_ready(self, dyn: Dynamics, side: FloatArray, free: BoolArray, now_s: float) -> None:
+        """Re-size the standing offset (control.readiness) when the rows or sides change."""
+        p = self.params
+        if not p.size_ready:
+            return
+        key = free.tobytes() + np.sign(side).tobytes()
+        if key == self._sized_key and now_s - self._sized_at_s < p.ready_resize_s:
+            return
+        self._sized_key, self._sized_at_s = key, now_s
+        self.readiness = readiness.size_offset(
+            self._need, side, dyn, free, keep_w=p.keep_w, min_w=p.ready_min_w,
+            max_frac=p.ready_max_frac, delay_s=p.ocpp_delay_s,
+            headroom_frac=p.ready_headroom_frac, fallback_w=p.ready_w)
 
     def _plan(self, dyn: Dynamics, now_s: float, usable: BoolArray,  # noqa: PLR0917
               posture: FloatArray, lo_lim: FloatArray, hi_lim: FloatArray,

@@ -69,7 +69,7 @@ def test_readiness_offsets_cancel_at_the_site_and_keep_every_row_flowing() -> No
         group = p[4 * k: 4 * k + 4]
         assert (group > 0).sum() == 2
         assert (group < 0).sum() == 2
-    assert np.abs(p).max() <= params.ready_w + params.min_step_w
+    assert np.abs(p).max() <= disp.readiness.offset_w + params.min_step_w
 
 
 def test_saturated_fleet_does_not_overshoot_when_the_request_drops() -> None:
