@@ -1,13 +1,24 @@
 """Online identification of each EVSE's dead times and ramp rates (SPEC §2.2, issue 4 item 3).
 
 Pure numpy over struct-of-arrays state, one row per fleet row: no I/O, no clock reads (`now_s`
-is an argument). It watches setpoint changes (`commanded`) and power samples (`observe`, from
-MeterValues in the daemon, from the plant each tick in `evaluate`), and once an estimate is
-confident writes it into the fleet's dynamics columns (`FleetState.t_a_s` ...), which the
-compensated dispatch reads every tick, and keeps the telemetry columns `dyn_changes` and
-`dyn_identified_bits` up to date. It touches no other column and never raises on odd input
-(non-finite samples and setpoints, unknown rows are ignored). Not identified: t_zero (changes
-across zero are skipped) and the site meter around single changes (MeterValues only).
+is an argument). It watches setpoint changes (`commanded`), power samples (`observe`, from
+MeterValues in the daemon, from the plant each tick in `evaluate`) and site meter samples
+(`observe_site`, SPEC §3.3 `p_w`, in the daemon), and once an estimate is confident writes it
+into the fleet's dynamics columns (`FleetState.t_a_s` ...), which the compensated dispatch reads
+every tick, and keeps the telemetry columns `dyn_changes` and `dyn_identified_bits` up to date.
+It touches no other column and never raises on odd input (non-finite samples and setpoints,
+unknown rows are ignored). Not identified: t_zero (changes across zero are skipped).
+
+The site meter around single changes (identify_site): an episode is tracked on the site meter
+only if, at its command, it is the only row opening an episode and the only row whose command
+moves its power, no other row has an open episode or a command in transit (younger than
+max(10 s, its dead-time bound) plus twice its ramp time, unless a sample shows it arrived), and
+a site sample at most `site_ref_max_age_s` old is the reference. Each later site sample is then
+a sample of that row, p0 + (p_w - reference p_w), fed to the episode like a MeterValues sample.
+Tracking stops for good (the episode goes on on MeterValues) once another row gets a command
+that moves it or a MeterValues sample shows another row moved by more than `tol_w`. Anything
+else changing the site's power meanwhile (base load, generation, a vehicle drifting unseen) is
+attributed to the row and biases that episode; only the median/MAD rule below guards that.
 
 One "episode" per setpoint change of at least `min_step_w` made while the row is settled (its
 power at the previous command's target, or that command older than `settle_s`):
@@ -47,6 +58,7 @@ import numpy.typing as npt
 
 from controller.control.dynamics import IDLE_W
 from controller.control.fleet import FleetState
+from controller.control.identify_site import SiteAttribution, in_transit
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -77,6 +89,7 @@ class IdentParams:
     min_changes: int = 3  # replacement rule: at least this many estimates ...
     rel_tol: float = 0.15  # ... with MAD <= rel_tol x median ...
     abs_tol_s: float = 0.3  # ... or <= this for dead times
+    site_ref_max_age_s: float = 0.5  # site sample taken as reference: SPEC §3.3 stale age
 
 
 # Per-row state: last command and sample, the open episode (t0, p0, target, bracket of the dead
@@ -99,6 +112,7 @@ class Identifier:
         self._buf: dict[str, FloatArray] = {}
         self._count: dict[str, IntArray] = {}
         self._grow(max(fleet.n, 1))
+        self.site = SiteAttribution(self.p.site_ref_max_age_s)
 
     # -- state arrays ---------------------------------------------------------------------------
     def _grow(self, n: int) -> None:
@@ -149,6 +163,7 @@ class Identifier:
         settled = ~is_open & self._settled(r, old, now_s)
         start = settled & _usable(f["last_p"][r], sp, p.min_step_w, self._tol(f["last_p"][r], sp))
         self._open(r[start], sp[start], now_s)
+        self._site_commanded(r, sp, r[start], now_s)
         f["cmd_w"][r] = sp
         f["cmd_s"][r] = now_s
         f["cmd_p"][r] = f["last_p"][r]
@@ -157,6 +172,9 @@ class Identifier:
         """Power samples (W, + import) of `rows` at `now_s` (scalars or arrays)."""
         r, pw = self._rows(rows, power_w)
         f, b = self._f, self._b
+        if self.site.row >= 0 and np.any((r != self.site.row)
+                                         & ~(np.abs(pw - f["last_p"][r]) <= self.p.tol_w)):
+            self.site.stop()  # another row moved (or is new) while its change is tracked
         f["last_p"][r] = pw
         f["last_t"][r] = now_s
         live = b["open"][r] & (now_s > f["t0"][r])
@@ -180,7 +198,49 @@ class Identifier:
         b["reached"][r] |= at
         self._close(r[at | (tau > self.p.timeout_s)])
 
+    def observe_site(self, now_s: float, site_w: float) -> None:
+        """A site meter sample (W, + import, SPEC §3.3 `p_w`) at `now_s`.
+
+        While one row's episode is tracked (see the module docstring), the sample becomes a
+        power sample of that row; otherwise it is only remembered as the next reference.
+        """
+        delta_w = self.site.sample(now_s, site_w)
+        row = self.site.row
+        if row < 0 or not np.isfinite(delta_w):
+            return
+        if not (self._b["open"][row] and self._f["t0"][row] == self.site.t0_s):
+            self.site.stop()  # that episode ended
+            return
+        self.observe(row, now_s, float(self._f["p0"][row]) + delta_w)
+
     # -- episodes -------------------------------------------------------------------------------
+    def _site_commanded(self, r: IntArray, sp: FloatArray, opened: IntArray,
+                        now_s: float) -> None:
+        """Stop tracking if another row starts moving; track a lone opened episode."""
+        movers = r[~(np.abs(sp - self._f["last_p"][r]) <= self.p.tol_w)]  # NaN last_p: moves
+        if np.any(movers != self.site.row):
+            self.site.stop()
+        if opened.size != 1 or movers.size != 1 or not self.site.fresh(now_s):
+            return
+        row = int(opened[0])
+        busy = self._busy(now_s)
+        busy[row] = False
+        if not busy.any():
+            self.site.start(row, now_s)
+
+    def _busy(self, now_s: float) -> BoolArray:
+        """Rows with an open episode or a command that may still be moving their power."""
+        f, fl, n = self._f, self.fleet, self.fleet.n
+        dead_s = (DEAD_TIME_MARGIN * np.maximum(fl.t_a_s[:n], fl.t_c_s[:n])
+                  + self.p.transport_delay_s)
+        moving = in_transit(now_s, cmd_s=f["cmd_s"][:n], cmd_w=f["cmd_w"][:n],
+                            cmd_p=f["cmd_p"][:n], last_p=f["last_p"][:n],
+                            last_t=f["last_t"][:n], dead_s=dead_s,
+                            ramp_w_s=np.minimum(fl.ramp_up_w_s[:n], fl.ramp_down_w_s[:n]),
+                            tol_w=self.p.tol_w, settle_s=self.p.settle_s)
+        out: BoolArray = moving | self._b["open"][:n]
+        return out
+
     def _tol(self, p0: FloatArray, tgt: FloatArray) -> FloatArray:
         out: FloatArray = np.maximum(self.p.tol_w, self.p.tol_frac * np.abs(tgt - p0))
         return out
@@ -225,6 +285,8 @@ class Identifier:
             return
         f, b, p = self._f, self._b, self.p
         b["open"][r] = False
+        if np.any(r == self.site.row):
+            self.site.stop()
         slope, d_fit, ramp_ok = _fit_line(f["sn"][r], f["st"][r], f["sy"][r], f["stt"][r],
                                           f["sty"][r], f["syy"][r], b["reached"][r],
                                           self._tol(f["p0"][r], f["tgt"][r]))
