@@ -35,9 +35,11 @@ from controller.control.controller import (
     TickResult,
     make_dispatch,
 )
+from controller.control.dispatch_comp import CompensatedDispatch
 from controller.control.fleet import FleetState
 from controller.control.identify import Identifier, IdentParams
 from controller.control.meter import MeterGuard, MeterSample, MeterSampleError
+from controller.control.readiness import Readiness
 from controller.control.services import ContractedService, contracts_from
 from controller.fleet_sync import Alarm, FleetSync
 from controller.ocpp.events import Event, MeterReading
@@ -76,9 +78,11 @@ class Daemon:
         self._wall = wall
         self.fleet = FleetState(capacity=max(64, len(settings.ocpp.stations)))
         # online identification of each EVSE's dead times and ramps from MeterValues (fed by
-        # FleetSync) around the setpoints offered (_offer); refines the dynamics columns
-        self.identifier = Identifier(self.fleet,
-                                     IdentParams(transport_delay_s=IDENT_TRANSPORT_DELAY_S))
+        # FleetSync) and the site meter (_on_meter) around the setpoints offered (_offer);
+        # refines the dynamics columns
+        self.identifier = Identifier(self.fleet, IdentParams(
+            transport_delay_s=IDENT_TRANSPORT_DELAY_S,
+            site_ref_max_age_s=settings.meter.stale_after_s))
         self.sync = FleetSync(self.fleet, {s.id: s for s in settings.ocpp.stations},
                               refresh_s=settings.control.refresh_s, identifier=self.identifier)
         self.contracts: list[ContractedService] = contracts_from(
@@ -160,6 +164,8 @@ class Daemon:
             self._alarm(f"meter_invalid:{exc.reason}", "meter_invalid",
                         f"meter sample rejected ({exc.reason}): {exc}")
             return
+        if self.last_sample.p_w is not None:  # before the tick: the reference for its commands
+            self.identifier.observe_site(recv_s, self.last_sample.p_w)
         wait_s = self.stats.last_tick_s + MIN_SAMPLE_TICK_GAP_S - recv_s
         if not wait_s > 0:  # also true before the first tick (NaN)
             self.tick()  # a new sample is acted on at once, not at the next period
@@ -289,6 +295,22 @@ class Daemon:
         f = self.fleet
         return energy.headroom(f, f.online & f.tx_active, self.contracts, self.energy)
 
+    def _readiness(self) -> Readiness | None:
+        d = self.controller.dispatch
+        return d.readiness if isinstance(d, CompensatedDispatch) else None
+
+    def _check_readiness(self) -> None:
+        """Alarm when the standing offset cannot make a contract deliverable by its deadline."""
+        ready = self._readiness()
+        f = self.fleet
+        if ready is None or ready.sufficient or not (f.online & f.tx_active).any():
+            return
+        self._alarm("readiness_insufficient", "readiness_insufficient",
+                    f"the vehicles in service cannot reach every contract's full delivery "
+                    f"by its deadline even at a standing offset of {ready.offset_w:.0f} W: "
+                    f"contract less or bring faster vehicles (see `v2ghub eligibility`)",
+                    offset_w=ready.offset_w)
+
     def _check_energy_reserve(self) -> None:
         """Alarm before a contract can no longer be held (issue 4 item 4); telemetry path."""
         f = self.fleet
@@ -307,7 +329,8 @@ class Daemon:
                              meter_state=self._meter_state,
                              stations_online=len(self.server.station_ids_online()),
                              stats=self.stats, wall_s=self._wall(),
-                             ageing=self.ageing.summary(), headroom=self._headroom())
+                             ageing=self.ageing.summary(), headroom=self._headroom(),
+                             readiness=self._readiness())
 
     def _update_ageing(self) -> np.ndarray:
         """Step the ageing tracker to now; loss % per fleet row (NaN: never in service)."""
@@ -326,8 +349,9 @@ class Daemon:
             self.telemetry.publish("fleet", self.fleet_snapshot())
             try:
                 self._check_energy_reserve()
+                self._check_readiness()
             except Exception:  # telemetry must never stop the daemon
-                log.exception("energy reserve check failed")
+                log.exception("energy reserve / readiness check failed")
             now = self._clock()
             n = self.fleet.n
             self._mark_dirty(np.zeros(0, dtype=np.intp))  # size the mask to the fleet

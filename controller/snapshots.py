@@ -16,6 +16,7 @@ from controller.control.energy import ContractHeadroom
 from controller.control.fleet import FleetState
 from controller.control.identify import dynamics_payload
 from controller.control.meter import MeterSample
+from controller.control.readiness import Readiness
 
 TICK_COSTS_KEPT = 1000  # recent tick costs kept for the p99 in the fleet aggregate
 
@@ -50,7 +51,8 @@ class LoopStats:
 def fleet_payload(fleet: FleetState, result: TickResult | None, sample: MeterSample | None,
                   *, meter_state: str, stations_online: int, stats: LoopStats,
                   wall_s: float, ageing: AgeingSummary | None = None,
-                  headroom: Sequence[ContractHeadroom] = ()) -> dict[str, object]:
+                  headroom: Sequence[ContractHeadroom] = (),
+                  readiness: Readiness | None = None) -> dict[str, object]:
     """`<prefix>/fleet`: frequency, requested / offered / measured / available power, health.
 
     With `ageing`: mean and max capacity loss (% of nominal) over the EVSEs ever in service and
@@ -59,6 +61,9 @@ def fleet_payload(fleet: FleetState, result: TickResult | None, sample: MeterSam
     it the fleet can hold now (`holdable_w`, `holdable_frac` of Pc, for its `sustain_s`), how
     long it can hold the full Pc (`hold_s`, null when SoC or capacity is unknown) and whether
     it is `holdable`.
+    `readiness` (compensated dispatch only, else null): the standing offset each row holds
+    (`offset_w`) and whether it makes every contract deliverable by its full-delivery
+    deadline (`sufficient`, control.readiness).
     """
     active = fleet.online & fleet.tx_active
     r = result
@@ -84,6 +89,9 @@ def fleet_payload(fleet: FleetState, result: TickResult | None, sample: MeterSam
         "ageing_loss_pct_max": a.loss_pct_max if a else None,
         "ageing_cost": a.cost if a else None,
         "headroom": {h.name: h.to_dict() for h in headroom},
+        "readiness": (None if readiness is None else
+                      {"offset_w": round(readiness.offset_w, 1),
+                       "sufficient": readiness.sufficient}),
     }
 
 

@@ -91,3 +91,37 @@ def test_station_soc_window_reaches_the_fleet_rows_on_the_next_tick() -> None:
     # the narrower window leaves 20 x 87 kWh x 20 % = 348 kWh: 3.48 h at 100 kW
     room = d.fleet_snapshot()["headroom"]["DC-L"]  # type: ignore[index]
     assert room["hold_s"] == pytest.approx(20 * 87_000 * 0.2 / (100 * KW) * 3600, rel=1e-6)
+
+
+def test_naive_dispatch_publishes_no_readiness() -> None:
+    assert make_daemon(0.5, Captured()).fleet_snapshot()["readiness"] is None
+
+
+def compensated_daemon(tel: Captured, model: str, count: int, contract_kw: float) -> Daemon:
+    doc = tomllib.loads((ROOT / "config" / "v2ghub.minimal.toml").read_text())
+    doc["control"] = {**doc.get("control", {}), "dispatch": "compensated"}
+    doc["service"] = [{"name": "DC", "contract_kw": contract_kw}]
+    doc["ocpp"]["station"][0].update(vehicle=model)
+    d = Daemon(parse_settings(doc), telemetry=tel, clock=lambda: 0.0, wall=lambda: 1e9)
+    for i in range(count):
+        r = d.fleet.row("CP001", i + 1, max_power_w=11 * KW, can_discharge=True)
+        d.fleet.set_prior(r, lookup(model))
+        d.fleet.online[r] = d.fleet.tx_active[r] = True
+        d.fleet.soc_frac[r] = 0.5
+    d.tick()  # the dispatch sizes its standing offset on its first tick
+    return d
+
+
+def test_compensated_dispatch_publishes_its_readiness_and_alarms_when_it_cannot_suffice() -> None:
+    # 20 Ariyas (6.59 kW/s) hold 40 kW of DC with the smallest offset; 20 ID3s cannot move
+    # inside DC's 1 s at all (t_c 0.78 s x 1.2 + 0.1 s delivery): readiness_insufficient
+    ok_tel, bad_tel = Captured(), Captured()
+    ok = compensated_daemon(ok_tel, "Nissan Ariya", 20, 40.0)
+    assert ok.fleet_snapshot()["readiness"] == {"offset_w": 2000.0, "sufficient": True}
+    ok._check_readiness()
+    assert ok_tel.alarms() == []
+    bad = compensated_daemon(bad_tel, "VW ID3", 20, 40.0)
+    assert bad.fleet_snapshot()["readiness"] == {"offset_w": 5000.0, "sufficient": False}
+    bad._check_readiness()
+    assert [a["kind"] for a in bad_tel.alarms()] == ["readiness_insufficient"]
+    assert "eligibility" in str(bad_tel.alarms()[0]["message"])
