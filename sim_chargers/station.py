@@ -1,9 +1,10 @@
 """One simulated OCPP 2.0.1 charging station with one EVSE, over raw websockets + orjson.
 
-An edge: it owns one websocket connection and drives one row of a shared VehiclePlant. It does
-NOT use ocpp.ChargePoint (1000 stations run in one process for benchmarks, PITFALLS.md); the
-profile maths lives in chargeprofile.py. One station's failure never leaves `run()` except as
-a logged reconnect, so it cannot affect another station.
+An edge: it owns one websocket connection, makes its CALLs through a CallChannel
+(call_channel.py) and drives one row of a shared VehiclePlant through a ProfileFollower
+(profile_follower.py; the profile maths lives in chargeprofile.py). It does NOT use
+ocpp.ChargePoint (1000 stations run in one process for benchmarks, PITFALLS.md). One station's
+failure never leaves `run()` except as a logged reconnect, so it cannot affect another station.
 
 Sequence per connection: BootNotification (retry after `interval` while Pending/Rejected) ->
 StatusNotification Occupied -> TransactionEvent Started (Updated after a reconnect) ->
@@ -13,11 +14,9 @@ anything else gets CALLERROR NotImplemented. A BootNotification is sent on every
 (re)connection: a CSMS must accept it at any time and it lets a per-connection CSMS session
 learn the station again.
 
-TriggerMessage (F06): the TriggerMessageResponse goes out first (F06.FR.04), then the requested
-message. TransactionEvent -> Updated with triggerReason Trigger, evse, chargingState and a
-meterValue with context Trigger (F06.FR.07); StatusNotification needs evse.id and
-evse.connectorId (F06.FR.12); BootNotification is Rejected once booted (F06.FR.17); MeterValues
-and Heartbeat are sent as asked; anything else is NotImplemented.
+The frames and payloads, and how a TriggerMessage is answered (F06), are built by the pure
+sim_chargers/station_messages.py; this module sends them, in order: a TriggerMessageResponse
+goes out before the message it asked for (F06.FR.04).
 """
 
 from __future__ import annotations
@@ -41,21 +40,30 @@ from websockets.typing import Subprotocol
 
 from controller.ocpp.errors import FORMAT_VIOLATION, ValidationError
 from controller.ocpp.schemas import default_validators
-from controller.timefmt import rfc3339_utc
+from sim_chargers.call_channel import CallChannel, CallFailed
 from sim_chargers.chargeprofile import ActiveProfile, ProfileRejected, accept_profile, clear_matches
 from sim_chargers.plant import VehiclePlant
+from sim_chargers.profile_follower import ProfileFollower
+from sim_chargers.station_messages import (
+    CALL,
+    ERROR,
+    EVSE_ID,
+    RESULT,
+    boot_request,
+    charging_needs_request,
+    error_frame,
+    meter_values_request,
+    rejected,
+    result_frame,
+    status_request,
+    transaction_event_request,
+    trigger_answer,
+)
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = Subprotocol("ocpp2.0.1")
-EVSE_ID = 1
-CONNECTOR_ID = 1
 ProfileHook = Callable[[str, int, float, float], None]  # (station_id, evse_id, limit_w, recv_s)
-_CALL, _RESULT, _ERROR = 2, 3, 4
-
-
-class CallFailed(Exception):  # noqa: N818 - an outcome of a CALL, like TimeoutError
-    """The CSMS answered a CALL with CALLERROR or a malformed CALLRESULT."""
 
 
 class _ConnectionLostError(Exception):
@@ -101,29 +109,34 @@ class SimStation:
         self.connected = False
         self.booted = False
         self.transaction_id: str | None = str(uuid.uuid4())  # EV plugged in at start
-        self.profile: ActiveProfile | None = None
-        self.setpoint_w = cfg.baseline_w
         self.profiles_accepted = 0
         self.connections = 0
         self._tx_started = False
         self._seq_no = 0
         self._needs_sent = False
-        self._msg_id = 0
-        self._pending: tuple[str, asyncio.Future[dict[str, Any]]] | None = None
-        self._call_lock = asyncio.Lock()
-        self._timer: asyncio.TimerHandle | None = None
+        self._calls = CallChannel(cfg.station_id, cfg.call_timeout_s)
         self._boot_ok = False
         self._rng = random.Random(cfg.station_id)  # jitter only, not crypto
         # Messages a TriggerMessage asked for; sent after its response (F06.FR.04).
         self._after_reply: list[tuple[str, Callable[[], dict[str, Any]]]] = []
         self._followups: set[asyncio.Task[None]] = set()
-        if self.setpoint_w != 0.0:
-            plant.command([row], [self.setpoint_w], clock())
+        self.follower = ProfileFollower(plant, row, baseline_w=cfg.baseline_w,
+                                        discharge=cfg.discharge, name=cfg.station_id, clock=clock)
 
     # -- state -------------------------------------------------------------------------------
     @property
     def station_id(self) -> str:
         return self.cfg.station_id
+
+    @property
+    def profile(self) -> ActiveProfile | None:
+        """The charging profile in force (None: the baseline)."""
+        return self.follower.profile
+
+    @property
+    def setpoint_w(self) -> float:
+        """The last setpoint commanded to the plant."""
+        return self.follower.setpoint_w
 
     @property
     def power_w(self) -> float:
@@ -183,18 +196,7 @@ class SimStation:
     async def _call(self, ws: ClientConnection, action: str,
                     payload: dict[str, Any]) -> dict[str, Any]:
         """Send one CALL and wait for its answer (one outstanding CALL, OCPP-J §4.1.1)."""
-        async with self._call_lock:
-            self._msg_id += 1
-            uid = str(self._msg_id)
-            fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            self._pending = (uid, fut)
-            try:
-                await ws.send(orjson.dumps([_CALL, uid, action, payload]), text=True)
-                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
-                async with asyncio.timeout(self.cfg.call_timeout_s):
-                    return await fut
-            finally:
-                self._pending = None
+        return await self._calls.call(functools.partial(ws.send, text=True), action, payload)
 
     async def _try_call(self, ws: ClientConnection, action: str, payload: dict[str, Any]) -> None:
         try:
@@ -232,8 +234,7 @@ class SimStation:
     async def _boot(self, ws: ClientConnection) -> float:
         """BootNotification until Accepted; returns the heartbeat interval (s)."""
         reason = "PowerUp" if self.connections <= 1 else "Unknown"  # a reconnect is no reboot
-        payload = {"reason": reason, "chargingStation": {
-            "model": self.cfg.model[:20], "vendorName": self.cfg.vendor_name[:50]}}
+        payload = boot_request(reason, model=self.cfg.model, vendor_name=self.cfg.vendor_name)
         while True:
             try:
                 resp = await self._call(ws, "BootNotification", payload)
@@ -251,16 +252,9 @@ class SimStation:
 
     def _tx_event(self, *, triggered: bool = False) -> dict[str, Any]:
         started = not self._tx_started
-        reason = "CablePluggedIn" if started else "Trigger" if triggered else "MeterValuePeriodic"
-        ev: dict[str, Any] = {
-            "eventType": "Started" if started else "Updated",
-            "timestamp": rfc3339_utc(self._wall()),
-            "triggerReason": reason,
-            "seqNo": self._seq_no,
-            "transactionInfo": {"transactionId": self.transaction_id, "chargingState":
-                                "EVConnected" if started or abs(self.power_w) < 1 else "Charging"},
-            "evse": {"id": EVSE_ID, "connectorId": CONNECTOR_ID},
-        }
+        ev = transaction_event_request(self.transaction_id, self._seq_no, started=started,
+                                       triggered=triggered, power_w=self.power_w,
+                                       wall_s=self._wall())
         if not started:
             context = "Trigger" if triggered else "Sample.Periodic"
             ev["meterValue"] = self.meter_values_payload(context)["meterValue"]
@@ -270,27 +264,15 @@ class SimStation:
 
     def _needs(self) -> dict[str, Any]:
         par = self.plant.params
-        r = self.row
-        amps = max(1, round(float(par.max_charge_w[r]) / (230.0 * 3)))
-        energy = float(par.capacity_wh[r]) * (1.0 - self.soc_frac)
-        return {"evseId": EVSE_ID, "chargingNeeds": {
-            "requestedEnergyTransfer": "AC_three_phase",
-            "acChargingParameters": {"energyAmount": round(energy), "evMinCurrent": 6,
-                                     "evMaxCurrent": amps, "evMaxVoltage": 400}}}
+        return charging_needs_request(float(par.max_charge_w[self.row]),
+                                      float(par.capacity_wh[self.row]), self.soc_frac)
 
     def meter_values_payload(self, context: str = "Sample.Periodic") -> dict[str, Any]:
         """MeterValues request: import/export power (W, magnitudes) and SoC (%)."""
-        p = self.power_w
+        return meter_values_request(self.power_w, self.soc_frac, self._wall(), context)
 
-        def sv(value: float, measurand: str, unit: str) -> dict[str, Any]:
-            return {"value": round(value, 1), "measurand": measurand,
-                    "context": context, "unitOfMeasure": {"unit": unit}}
-
-        return {"evseId": EVSE_ID, "meterValue": [{
-            "timestamp": rfc3339_utc(self._wall()), "sampledValue": [
-                sv(max(p, 0.0), "Power.Active.Import", "W"),
-                sv(max(-p, 0.0), "Power.Active.Export", "W"),
-                sv(self.soc_frac * 100.0, "SoC", "Percent")]}]}
+    def _status_payload(self) -> dict[str, Any]:
+        return status_request(self._wall())
 
     # -- incoming ----------------------------------------------------------------------------
     async def _read(self, ws: ClientConnection) -> None:
@@ -305,8 +287,7 @@ class SimStation:
                     task.add_done_callback(self._followups.discard)
                 self._after_reply.clear()
         finally:
-            if self._pending is not None and not self._pending[1].done():
-                self._pending[1].set_exception(ConnectionError("connection lost"))
+            self._calls.connection_lost()
         raise _ConnectionLostError("closed by the CSMS")
 
     def handle_frame(self, data: str | bytes) -> bytes | None:
@@ -316,54 +297,42 @@ class SimStation:
             msg = orjson.loads(data)
         except orjson.JSONDecodeError:
             log.warning("%s: frame is not JSON", self.station_id)
-            return _error("-1", "RpcFrameworkError", "not JSON")
+            return error_frame("-1", "RpcFrameworkError", "not JSON")
         if not isinstance(msg, list) or len(msg) < 3 or not isinstance(msg[1], str):
             log.warning("%s: frame is not an OCPP-J message", self.station_id)
-            return _error("-1", "RpcFrameworkError", "not an OCPP-J message")
+            return error_frame("-1", "RpcFrameworkError", "not an OCPP-J message")
         typ, uid = msg[0], msg[1]
-        if typ == _CALL and len(msg) == 4 and isinstance(msg[2], str):
+        if typ == CALL and len(msg) == 4 and isinstance(msg[2], str):
             return self._answer(uid, msg[2], msg[3], recv_s)
-        if typ in (_RESULT, _ERROR):
-            self._resolve(msg)
+        if typ in (RESULT, ERROR):
+            self._calls.resolve(msg)
             return None
-        return _error(uid, "MessageTypeNotSupported", "")
-
-    def _resolve(self, msg: list[Any]) -> None:
-        if self._pending is None or self._pending[0] != msg[1] or self._pending[1].done():
-            log.warning("%s: answer to unknown message id %r", self.station_id, msg[1])
-            return
-        fut = self._pending[1]
-        if msg[0] == _RESULT and isinstance(msg[2], dict):
-            fut.set_result(msg[2])
-        else:
-            fut.set_exception(CallFailed(f"CALLERROR {msg[2]!r}" if msg[0] == _ERROR
-                                         else "malformed CALLRESULT"))
+        return error_frame(uid, "MessageTypeNotSupported", "")
 
     def _answer(self, uid: str, action: str, payload: Any, recv_s: float) -> bytes:
         handler = _HANDLERS.get(action)
         if handler is None:
-            return _error(uid, "NotImplemented", f"{action} is not implemented")
+            return error_frame(uid, "NotImplemented", f"{action} is not implemented")
         try:
             default_validators().validate(action, "request", payload)
             result = handler(self, payload, recv_s)
         except (ValidationError, KeyError, ValueError, TypeError, IndexError):
             log.warning("%s: malformed %s", self.station_id, action, exc_info=True)
             # OCPP 2.0.1 Part 4 §4.2.3 (1.6 called it FormationViolation)
-            return _error(uid, FORMAT_VIOLATION, f"malformed {action}")
+            return error_frame(uid, FORMAT_VIOLATION, f"malformed {action}")
         except Exception:
             log.exception("%s: %s handler failed", self.station_id, action)
-            return _error(uid, "InternalError", "")
-        return orjson.dumps([_RESULT, uid, result])
+            return error_frame(uid, "InternalError", "")
+        return result_frame(uid, result)
 
     def _set_profile(self, payload: dict[str, Any], recv_s: float) -> dict[str, Any]:
         try:
             prof = accept_profile(payload, evse_id=EVSE_ID, transaction_id=self.transaction_id,
                                   now_s=recv_s, wall_s=self._wall())
         except ProfileRejected as rej:
-            return {"status": "Rejected", "statusInfo": {"reasonCode": rej.reason_code}}
-        self.profile = prof
+            return rejected(rej.reason_code)
         self.profiles_accepted += 1
-        self._apply(recv_s)
+        self.follower.follow(prof, recv_s)
         if self.on_profile is not None:
             limit = prof.limit_at(recv_s)
             try:
@@ -376,8 +345,7 @@ class SimStation:
     def _clear_profile(self, payload: dict[str, Any], recv_s: float) -> dict[str, Any]:
         if self.profile is None or not clear_matches(payload, self.profile, EVSE_ID):
             return {"status": "Unknown"}
-        self.profile = None
-        self._apply(recv_s)
+        self.follower.follow(None, recv_s)
         return {"status": "Accepted"}
 
     def _reset(self, payload: dict[str, Any], recv_s: float) -> dict[str, Any]:
@@ -387,79 +355,26 @@ class SimStation:
 
     def _trigger(self, payload: dict[str, Any], recv_s: float) -> dict[str, Any]:
         """TriggerMessage (F06): say whether the requested message will follow, queue it."""
-        requested = payload["requestedMessage"]
-        evse = payload.get("evse")
-        ours = evse is None or evse["id"] == EVSE_ID
-        build: Callable[[], dict[str, Any]]
-        if requested == "TransactionEvent":
-            # F06.FR.07: Updated, triggerReason Trigger; only for an ongoing transaction that
-            # has been reported Started (otherwise the drive loop still has to send that).
-            if not ours or self.transaction_id is None or not self._tx_started:
-                return _rejected("TxNotFound")
-            build = functools.partial(self._tx_event, triggered=True)
-        elif requested == "StatusNotification":
-            # F06.FR.12: the connector must be named
-            if evse is None or not ours or evse.get("connectorId") != CONNECTOR_ID:
-                return _rejected("UnknownConnectorId")
-            build = self._status_payload
-        elif requested == "MeterValues":
-            if not ours:
-                return _rejected("UnknownEvse")
-            build = functools.partial(self.meter_values_payload, "Trigger")
-        elif requested == "Heartbeat":
-            build = dict
-        elif requested == "BootNotification" and self.booted:
-            return _rejected("NotEnabled")  # F06.FR.17: the last boot was Accepted
-        else:
-            return {"status": "NotImplemented"}
-        self._after_reply.append((requested, build))
-        return {"status": "Accepted"}
+        reply, requested = trigger_answer(
+            payload, booted=self.booted,
+            tx_reported=self.transaction_id is not None and self._tx_started)
+        if requested is not None:
+            self._after_reply.append((requested, self._triggered(requested)))
+        return reply
 
-    def _status_payload(self) -> dict[str, Any]:
-        return {"timestamp": rfc3339_utc(self._wall()), "connectorStatus": "Occupied",
-                "evseId": EVSE_ID, "connectorId": CONNECTOR_ID}
-
-    # -- profile -> plant --------------------------------------------------------------------
-    def _apply(self, now_s: float) -> None:
-        """Command the plant with the limit in force (baseline if none); re-arm the timer."""
-        prof = self.profile
-        limit = prof.limit_at(now_s) if prof is not None else None
-        if prof is not None and now_s >= prof.expires_s:
-            self.profile = prof = None  # lapsed: SPEC §2.4 fallback to baseline
-        target = self.cfg.baseline_w if limit is None else limit
-        if not self.cfg.discharge:
-            target = max(target, 0.0)
-        if target != self.setpoint_w:
-            self.plant.command([self.row], [target], now_s)
-            self.setpoint_w = target
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        nxt = prof.next_change_s(now_s) if prof is not None else None
-        if nxt is not None:
-            delay = max(0.0, nxt - self._clock()) + 1e-3  # never fire before the change
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        try:
-            self._apply(self._clock())
-        except Exception:
-            log.exception("%s: applying the profile failed", self.station_id)
+    def _triggered(self, requested: str) -> Callable[[], dict[str, Any]]:
+        """The builder of a message a TriggerMessage asked for (built when it is sent)."""
+        builders: dict[str, Callable[[], dict[str, Any]]] = {
+            "TransactionEvent": functools.partial(self._tx_event, triggered=True),
+            "StatusNotification": self._status_payload,
+            "MeterValues": functools.partial(self.meter_values_payload, "Trigger"),
+            "Heartbeat": dict,
+        }
+        return builders[requested]
 
     def close(self) -> None:
         """Cancel the profile timer (call after cancelling run())."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-
-def _error(uid: str, code: str, description: str) -> bytes:
-    return orjson.dumps([_ERROR, uid, code, description, {}])
-
-
-def _rejected(reason_code: str) -> dict[str, Any]:
-    return {"status": "Rejected", "statusInfo": {"reasonCode": reason_code}}
+        self.follower.close()
 
 
 _Handler = Callable[[SimStation, dict[str, Any], float], dict[str, Any]]
