@@ -27,7 +27,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controller.adapters.broker import Mosquitto
-from controller.adapters.mqtt import MqttTelemetry, encode_payload
+from controller.adapters.mqtt import MqttTelemetry
+from controller.adapters.telemetry import encode_payload
 from controller.settings import MqttConfig
 
 PREFIX = "v2ghub/bench"

@@ -23,10 +23,11 @@ from collections.abc import Callable
 import numpy as np
 
 from controller.adapters.meter import MeterEndpoint, open_meter
-from controller.adapters.mqtt import ConsoleTelemetry, MqttTelemetry, Telemetry
+from controller.adapters.mqtt import MqttTelemetry
 from controller.adapters.ocpp_server import OcppServer
 from controller.adapters.statefile import AcceptedStationsFile
 from controller.adapters.systemd import SystemdNotifier, watchdog_period_s
+from controller.adapters.telemetry import ConsoleTelemetry, Telemetry
 from controller.ageing_tracker import AgeingTracker, batteries_from, battery_for
 from controller.control import energy
 from controller.control.controller import (

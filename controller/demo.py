@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from controller.adapters.broker import Mosquitto
-from controller.adapters.mqtt import ConsoleTelemetry, MqttTelemetry, Telemetry, broker_reachable
+from controller.adapters.mqtt import MqttTelemetry, broker_reachable
+from controller.adapters.telemetry import ConsoleTelemetry, Telemetry
 from controller.app import Daemon
 from controller.control.controller import TickResult
 from controller.control.metrics import Compliance, score, tube

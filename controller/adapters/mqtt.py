@@ -7,16 +7,11 @@ status, drains the buffer one message at a time and, when the broker goes away, 
 full-jitter exponential backoff while the buffer keeps filling. SPEC §3.4: MQTT never sits on the
 control path.
 
-Buffer policy (`MqttConfig.buffer_size` messages in total):
-- QoS ≥ 1 messages (alarms) and QoS 0 messages (telemetry) sit in two FIFOs; the sender empties the
-  QoS ≥ 1 FIFO first, so alarms raised during an outage go out first after reconnect.
-- When full, the oldest QoS 0 message is dropped. If no QoS 0 message is buffered, an incoming
-  QoS 0 message is dropped instead, and an incoming alarm displaces the oldest alarm. Every drop
-  counts in `dropped`.
-- `publish_latest()` keeps at most one unsent message per subtopic: a newer payload replaces the
-  buffered one in place (O(1)), so periodic per-EVSE states never pile up while the broker is away.
-- Delivery is at-most-once for QoS 0 and at-least-once for QoS 1 across reconnects: a message whose
-  publish was interrupted goes back to the front of its FIFO.
+The buffer (`MqttConfig.buffer_size` messages, alarms first, latest value per subtopic) is
+controller/adapters/mqtt_buffer.py's PublishBuffer; every message it drops counts in `dropped`.
+Delivery is at-most-once for QoS 0 and at-least-once for QoS 1 across reconnects: a message whose
+publish was interrupted goes back to the front of its FIFO. The Telemetry interface, the payload
+encoding and ConsoleTelemetry live in controller/adapters/telemetry.py.
 
 Must not: make control or protocol decisions, block or raise in `publish()`, or be called from
 another thread than the event loop's (it uses an asyncio.Event).
@@ -25,21 +20,30 @@ another thread than the event loop's (it uses an asyncio.Event).
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import random
-import sys
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Protocol, TextIO
+from collections.abc import Awaitable, Callable, Mapping
 
 import aiomqtt
-import orjson
 
 from controller import __version__
+from controller.adapters.mqtt_buffer import PublishBuffer, valid_subtopic
+from controller.adapters.telemetry import encode_payload
 from controller.settings import MqttConfig
 from controller.timefmt import rfc3339_utc
+
+__all__ = [
+    "BACKOFF_INITIAL_S",
+    "BACKOFF_MAX_S",
+    "GOODBYE_TIMEOUT_S",
+    "KEEPALIVE_S",
+    "OPERATION_TIMEOUT_S",
+    "MqttTelemetry",
+    "backoff_delay_s",
+    "broker_reachable",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,50 +59,9 @@ OPERATION_TIMEOUT_S = 5.0
 # Best-effort "offline" status on shutdown must not hold up systemd's stop sequence.
 GOODBYE_TIMEOUT_S = 1.0
 
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _WILL_PAYLOAD = b'{"state":"offline"}'
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-class Telemetry(Protocol):
-    """What the app needs from a telemetry sink (MQTT or console)."""
-
-    connected: bool
-    dropped: int
-    published: int
-
-    def publish(self, subtopic: str, payload: Mapping[str, object], *, qos: int = 0,
-                retain: bool = False) -> None:
-        """Queue one message on `<prefix>/<subtopic>`; never blocks, never raises."""
-
-    def publish_latest(self, subtopic: str, payload: Mapping[str, object], *,
-                       retain: bool = False) -> None:
-        """Like publish (QoS 0), but replaces an unsent message for the same subtopic."""
-
-    async def run(self) -> None:
-        """Deliver messages until cancelled."""
-
-
-def _json_default(obj: object) -> object:
-    """orjson fallback: numpy values it does not take natively, non-dict mappings, sets."""
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=repr)
-    tolist = getattr(obj, "tolist", None)  # numpy scalar -> Python scalar, ndarray -> list
-    if callable(tolist):
-        return tolist()
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
-
-
-def encode_payload(payload: Mapping[str, object]) -> bytes:
-    """Serialise a telemetry payload: numpy values as numbers, NaN/inf as null.
-
-    Raises:
-        TypeError: the payload holds a value with no JSON form.
-    """
-    return orjson.dumps(payload, default=_json_default, option=_JSON_OPTIONS)
 
 
 def backoff_delay_s(attempt: int, rng: random.Random, *, initial_s: float = BACKOFF_INITIAL_S,
@@ -107,23 +70,7 @@ def backoff_delay_s(attempt: int, rng: random.Random, *, initial_s: float = BACK
     return rng.uniform(0.0, min(max_s, initial_s * 2.0 ** min(attempt, 32)))
 
 
-def _valid_subtopic(subtopic: str) -> bool:
-    # MQTT 3.1.1 §4.7: wildcards are not allowed in a PUBLISH topic; paho raises on them.
-    return bool(subtopic) and "#" not in subtopic and "+" not in subtopic and "\0" not in subtopic
-
-
 _iso_utc = rfc3339_utc  # the one RFC 3339 formatter (controller/timefmt.py)
-
-
-class _Message:
-    __slots__ = ("key", "payload", "qos", "retain", "topic")
-
-    def __init__(self, topic: str, payload: bytes, qos: int, retain: bool, key: str | None):
-        self.topic = topic
-        self.payload = payload
-        self.qos = qos
-        self.retain = retain
-        self.key = key  # subtopic for publish_latest messages, else None
 
 
 class MqttTelemetry:
@@ -158,7 +105,6 @@ class MqttTelemetry:
         self.published = 0
         self._cfg = cfg
         self._prefix = prefix.rstrip("/")
-        self._topic_head = self._prefix + "/"
         self._client_id = client_id
         self._rng = rng if rng is not None else random.Random()
         self._sleep = sleep
@@ -166,10 +112,7 @@ class MqttTelemetry:
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._keepalive_s = keepalive_s
-        self._capacity = cfg.buffer_size
-        self._telemetry: collections.deque[_Message] = collections.deque()  # QoS 0
-        self._alarms: collections.deque[_Message] = collections.deque()  # QoS >= 1
-        self._latest: dict[str, _Message] = {}  # subtopic -> its unsent publish_latest message
+        self._buffer = PublishBuffer(self._prefix, cfg.buffer_size, self._count_drop)
         self._wake = asyncio.Event()
         self._warned_full = False
         self._warned_bad: set[str] = set()
@@ -182,7 +125,7 @@ class MqttTelemetry:
     @property
     def pending(self) -> int:
         """Messages buffered and not yet handed to the broker."""
-        return len(self._telemetry) + len(self._alarms)
+        return len(self._buffer)
 
     # -- caller side: no await, no raise ------------------------------------------------------
 
@@ -190,26 +133,22 @@ class MqttTelemetry:
                 retain: bool = False) -> None:
         """Queue one message on `<prefix>/<subtopic>`; never blocks, never raises."""
         data = self._encode(subtopic, payload, qos)
-        if data is not None:
-            self._enqueue(_Message(self._topic_head + subtopic, data, qos, retain, None))
+        if data is not None and self._buffer.add(subtopic, data, qos, retain):
+            self._wake_sender()
 
     def publish_latest(self, subtopic: str, payload: Mapping[str, object], *,
                        retain: bool = False) -> None:
         """Queue a QoS 0 message, replacing an unsent one for the same subtopic (latest wins)."""
         data = self._encode(subtopic, payload, 0)
-        if data is None:
-            return
-        queued = self._latest.get(subtopic)
-        if queued is not None:
-            queued.payload = data
-            queued.retain = retain
-            return
-        msg = _Message(self._topic_head + subtopic, data, 0, retain, subtopic)
-        self._latest[subtopic] = msg
-        self._enqueue(msg)
+        if data is not None and self._buffer.add_latest(subtopic, data, retain):
+            self._wake_sender()
+
+    def _wake_sender(self) -> None:
+        if not self._wake.is_set():
+            self._wake.set()
 
     def _encode(self, subtopic: str, payload: Mapping[str, object], qos: int) -> bytes | None:
-        if not _valid_subtopic(subtopic) or qos not in (0, 1, 2):
+        if not valid_subtopic(subtopic) or qos not in (0, 1, 2):
             self._reject(subtopic, f"invalid subtopic {subtopic!r} or qos {qos!r}")
             return None
         try:
@@ -224,50 +163,12 @@ class MqttTelemetry:
             self._warned_bad.add(subtopic)
             log.warning("mqtt: dropping message on %r: %s", subtopic, why)
 
-    def _enqueue(self, msg: _Message) -> None:
-        if self.pending >= self._capacity:
-            if msg.qos == 0 and not self._telemetry:
-                self._count_drop()  # only alarms buffered: they win over new telemetry
-                if msg.key is not None:
-                    del self._latest[msg.key]
-                return
-            self._drop_oldest()
-        (self._alarms if msg.qos else self._telemetry).append(msg)
-        if not self._wake.is_set():
-            self._wake.set()
-
-    def _drop_oldest(self) -> None:
-        """Drop the oldest telemetry message, or the oldest alarm if there is none."""
-        victim = (self._telemetry or self._alarms).popleft()
-        if victim.key is not None:
-            del self._latest[victim.key]
-        self._count_drop()
-
     def _count_drop(self) -> None:
         self.dropped += 1
         if not self._warned_full:  # once per outage
             self._warned_full = True
             log.warning("mqtt: buffer full (%d messages); dropping oldest telemetry",
-                        self._capacity)
-
-    def _pop(self) -> _Message | None:
-        queue = self._alarms or self._telemetry
-        if not queue:
-            return None
-        msg = queue.popleft()
-        if msg.key is not None:
-            del self._latest[msg.key]
-        return msg
-
-    def _requeue(self, msg: _Message) -> None:
-        """Put back a message whose publish was interrupted (front of its FIFO)."""
-        if msg.key is not None:
-            if msg.key in self._latest:
-                return  # a newer value for this subtopic is already queued
-            self._latest[msg.key] = msg
-        (self._alarms if msg.qos else self._telemetry).appendleft(msg)
-        while self.pending > self._capacity:
-            self._drop_oldest()
+                        self._buffer.capacity)
 
     # -- connection side ----------------------------------------------------------------------
 
@@ -364,7 +265,7 @@ class MqttTelemetry:
         # One publish at a time: aiomqtt warns above 10 pending calls (PITFALLS.md), and
         # sequential QoS 0 already reaches ~9k msg/s, far above a site's telemetry rate.
         while True:
-            msg = self._pop()
+            msg = self._buffer.pop()
             if msg is None:
                 self._wake.clear()
                 await self._wake.wait()
@@ -372,7 +273,7 @@ class MqttTelemetry:
             try:
                 await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
             except (aiomqtt.MqttError, asyncio.CancelledError):
-                self._requeue(msg)
+                self._buffer.requeue(msg)
                 raise
             except Exception:  # poison message (e.g. oversized): drop it, keep the session
                 self.dropped += 1
@@ -397,51 +298,6 @@ async def _until_disconnected(client: aiomqtt.Client) -> None:
     # We subscribe to nothing: the message iterator only ends, with MqttError, on disconnect.
     async for _ in client.messages:
         pass
-
-
-class ConsoleTelemetry:
-    """Telemetry for the demo without a broker: one human line per status/alarm message."""
-
-    def __init__(self, stream: TextIO | None = None, *,
-                 topics: Collection[str] = ("status", "alarm"),
-                 wall: Callable[[], float] = time.time) -> None:
-        """Print to `stream` (sys.stderr at call time if None) messages on `topics`."""
-        self.connected = True
-        self.dropped = 0
-        self.published = 0
-        self._stream = stream
-        self._topics = frozenset(topics)
-        self._wall = wall
-
-    def publish(self, subtopic: str, payload: Mapping[str, object], *, qos: int = 0,
-                retain: bool = False) -> None:
-        """Print one line if `subtopic` is selected; never raises."""
-        del qos, retain
-        if subtopic not in self._topics:
-            return
-        try:
-            fields = " ".join(f"{k}={_human(v)}" for k, v in payload.items())
-            stamp = time.strftime("%H:%M:%S", time.localtime(self._wall()))
-            print(f"{stamp} {subtopic}: {fields}", file=self._stream or sys.stderr, flush=True)
-        except (OSError, TypeError, ValueError):
-            self.dropped += 1
-            return
-        self.published += 1
-
-    def publish_latest(self, subtopic: str, payload: Mapping[str, object], *,
-                       retain: bool = False) -> None:
-        """Same as publish (nothing is buffered)."""
-        self.publish(subtopic, payload, retain=retain)
-
-    async def run(self) -> None:
-        """Nothing to deliver in the background; waits until cancelled."""
-        await asyncio.Event().wait()
-
-
-def _human(value: object) -> str:
-    if isinstance(value, str):
-        return value if value and " " not in value else repr(value)
-    return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS).decode()
 
 
 async def broker_reachable(host: str, port: int, timeout_s: float = 1.0) -> bool:

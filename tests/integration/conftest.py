@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from controller.adapters.mqtt import ConsoleTelemetry, Telemetry
+from controller.adapters.telemetry import ConsoleTelemetry, Telemetry
 from controller.app import Daemon
 from controller.settings import parse_settings
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from controller.adapters.mqtt import ConsoleTelemetry
+from controller.adapters.telemetry import ConsoleTelemetry
 from controller.app import Daemon
 from controller.control.services import contracts_from
 from controller.demo import DEFAULT_FLEET, DemoOptions, Recorder, daemon_doc, play_trace, summarise

@@ -19,8 +19,8 @@ import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from controller.adapters.mqtt import ConsoleTelemetry
 from controller.adapters.statefile import load_accepted
+from controller.adapters.telemetry import ConsoleTelemetry
 from controller.app import Daemon
 from controller.settings import parse_settings
 

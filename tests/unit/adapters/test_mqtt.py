@@ -1,31 +1,23 @@
-"""MqttTelemetry against a real, private mosquitto; ConsoleTelemetry; helpers."""
+"""MqttTelemetry against a real, private mosquitto; its backoff and broker probe."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import math
 import random
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import MappingProxyType
 
 import aiomqtt
 import numpy as np
 import orjson
 import pytest
 
-from controller.adapters.mqtt import (
-    ConsoleTelemetry,
-    MqttTelemetry,
-    Telemetry,
-    backoff_delay_s,
-    broker_reachable,
-    encode_payload,
-)
+from controller.adapters.mqtt import MqttTelemetry, backoff_delay_s, broker_reachable
+from controller.adapters.telemetry import ConsoleTelemetry, Telemetry
 from controller.settings import MqttConfig
 from tests.conftest import Mosquitto, MosquittoFactory, free_port
 
@@ -251,10 +243,6 @@ def test_bad_payloads_and_subtopics_are_dropped_not_raised() -> None:
     assert (tel.pending, tel.dropped) == (0, 5)
 
 
-def test_encode_payload_handles_mappings_and_non_string_keys() -> None:
-    assert orjson.loads(encode_payload(MappingProxyType({"a": {1: math.inf}}))) == {
-        "a": {"1": None}}
-
 
 def test_backoff_is_full_jitter_doubling_to_the_cap() -> None:
     class Top(random.Random):
@@ -284,26 +272,3 @@ async def test_broker_reachable_rejects_a_silent_tcp_server() -> None:
     async with server:
         assert not await broker_reachable("127.0.0.1", port, timeout_s=0.3)
 
-
-def test_console_prints_one_line_per_alarm_and_status_only() -> None:
-    out = io.StringIO()
-    console = ConsoleTelemetry(out, wall=lambda: 0.0)
-    console.publish("alarm", {"kind": "meter_stale", "detail": "no sample for 0.8 s",
-                              "f_hz": np.float64(49.8)}, qos=1)
-    console.publish("fleet", {"f_hz": 50.0})
-    console.publish_latest("evse/CP001/1", {"power_w": 1.0})
-    console.publish("status", {"state": "online"}, retain=True)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 2
-    assert lines[0].endswith("alarm: kind=meter_stale detail='no sample for 0.8 s' f_hz=49.8")
-    assert lines[1].endswith("status: state=online")
-    assert (console.published, console.dropped) == (2, 0)
-
-
-async def test_console_run_waits_until_cancelled() -> None:
-    task = asyncio.create_task(ConsoleTelemetry(io.StringIO()).run())
-    await asyncio.sleep(0.01)
-    assert not task.done()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
