@@ -1,7 +1,10 @@
 """Trace library: named, seeded frequency traces for tests, demos and `v2ghub evaluate`.
 
-PURE numpy: builds `Trace` objects and CSV text (SPEC §3.2); no file I/O, no clock reads (the
-`v2ghub trace` command in controller/tools/trace.py is the edge that writes files).
+PURE numpy: names traces and builds their CSV text (SPEC §3.2); no file I/O, no clock reads (the
+`v2ghub trace` command in controller/tools/trace.py is the edge that writes files). The shapes
+are built by sim_chargers/traceshapes.py (sampling grid, steps, ramps) and
+sim_chargers/gridtraces.py (GB normal operation, published events); this module holds the
+registry, the argument limits and the CSV form.
 
 Every trace is a function ``generator(seconds, seed, rate_hz) -> Trace`` registered by name in
 `TRACES` (see `build_registry`); `generate` validates the arguments and calls it. All traces are
@@ -24,14 +27,18 @@ Errors: `TraceError` (sim_chargers.traces) for an unknown name or a bad paramete
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from controller.control.services import DEFAULT_DEFINITIONS, ServiceDefinition
-from sim_chargers.plant import FloatArray
+from sim_chargers.gridtraces import (
+    CE_2021_01_08_NW,
+    CE_2021_01_08_SE,
+    GB_2019_08_09,
+    event_generator,
+    gb_normal,
+)
 from sim_chargers.traces import (
     BUILTIN_EVENTS,
     MAX_RATE_HZ,
@@ -40,18 +47,35 @@ from sim_chargers.traces import (
     TraceError,
     builtin_event,
 )
+from sim_chargers.traceshapes import (
+    LEAD_S,
+    TraceGenerator,
+    ramp_down,
+    ramp_up,
+    rounded_trace,
+    service_points,
+    step_generator,
+    time_grid,
+)
 
-TraceGenerator = Callable[[float, int, float], Trace]  # (seconds, seed, rate_hz) -> Trace
+__all__ = [
+    "DEFAULT_RATE_HZ",
+    "MAX_SECONDS",
+    "MIN_SECONDS",
+    "TRACES",
+    "TraceGenerator",
+    "TraceSpec",
+    "build_registry",
+    "check_arguments",
+    "generate",
+    "lookup",
+    "step_specs",
+    "to_csv",
+]
 
 DEFAULT_RATE_HZ = 10.0  # 10 Hz: sub-second control loop input without huge files
 MAX_SECONDS = 86_400.0  # one day (864 000 samples at 10 Hz); same bound as builtin_event
 MIN_SECONDS = 1.0  # at least two samples at any rate >= 1 Hz
-F_DECIMALS = 6  # 1 µHz: far below meter resolution, keeps the CSV short and exact
-DEADBAND_MARGIN_HZ = 0.005  # step just outside the deadband: 5 x a 1 mHz meter's resolution,
-#                             so rounding cannot put it back inside; asks 0.1 % (DC) to 2.7 % (DR)
-#                             of Pc, inside the 3 % compliance tolerance (SPEC §3.5)
-LEAD_S = 10.0  # nominal 50 Hz before a step or ramp and after its return
-MAX_DEPTH_HZ = 4.5  # ramps stay inside 45.5-54.5 Hz (SPEC §3.3: outside 45-55 Hz is implausible)
 
 
 @dataclass(frozen=True)
@@ -64,55 +88,8 @@ class TraceSpec:
     default_seconds: float
 
 
-# -- sampling helpers ----------------------------------------------------------------------------
-def time_grid(seconds: float, rate_hz: float) -> FloatArray:
-    """Uniform sample times 0, 1/rate_hz, ... up to `seconds` (inclusive when on the grid)."""
-    n = math.floor(seconds * rate_hz + 1e-9) + 1
-    t: FloatArray = np.round(np.arange(n, dtype=np.float64) / rate_hz, 6)
-    return t
-
-
-def _trace(name: str, t_s: FloatArray, f_hz: FloatArray) -> Trace:
-    return Trace(t_s, np.round(f_hz, F_DECIMALS), name=name)
-
-
-def _lead_s(seconds: float) -> float:
-    return min(LEAD_S, seconds / 6.0)
-
-
-def _trapezoid(t_s: FloatArray, f_event_hz: float, on_s: float, off_s: float,
-               ramp_s: float) -> FloatArray:
-    """50 Hz, then (step or linear ramp from `on_s`) to f_event, held, back to 50 by `off_s`."""
-    if ramp_s <= 0:
-        level = ((t_s >= on_s) & (t_s < off_s)).astype(np.float64)
-    else:
-        level = np.minimum(np.clip((t_s - on_s) / ramp_s, 0.0, 1.0),
-                           np.clip((off_s - t_s) / ramp_s, 0.0, 1.0))
-    out: FloatArray = NOMINAL_HZ + (f_event_hz - NOMINAL_HZ) * level
-    return out
-
-
 # -- steps to the service points -----------------------------------------------------------------
 Side = Literal["l", "h"]
-
-
-def service_points(defn: ServiceDefinition) -> dict[str, float]:
-    """|Δf| (Hz) of a service's points: deadband edge + DEADBAND_MARGIN_HZ, knee, saturation.
-
-    The knee is the second curve point (DC, DM: the 5 % point); on a curve linear from the
-    deadband to full delivery (FCR, DR) that is the saturation point itself, kept so that every
-    service has the same three names. Saturation is the last curve point (full delivery). A
-    static service (SFFR) has its trigger instead, and "near-trigger", DEADBAND_MARGIN_HZ short
-    of it (must not trigger).
-    """
-    if defn.trigger_hz is not None:
-        trigger = abs(defn.trigger_hz - NOMINAL_HZ)
-        return {"near-trigger": trigger - DEADBAND_MARGIN_HZ, "trigger": trigger}
-    pts = defn.curve.points
-    out = {"deadband": defn.deadband_hz + DEADBAND_MARGIN_HZ}
-    out["knee"] = pts[min(1, len(pts) - 1)][0]
-    out["sat"] = pts[-1][0]
-    return out
 
 
 def _sides(defn: ServiceDefinition) -> tuple[Side, ...]:
@@ -128,21 +105,6 @@ def _family(defn: ServiceDefinition) -> str:
     return name
 
 
-def _step_generator(name: str, f_event_hz: float) -> TraceGenerator:
-    def step(seconds: float, seed: int, rate_hz: float) -> Trace:
-        """Step from 50 Hz to a service point after LEAD_S, back to 50 Hz LEAD_S before the end.
-
-        Source: the service definition it was built from (SPEC §2.1 defaults, or configured
-        curves). Synthetic: the ideal step itself (a real grid never steps); seed unused.
-        """
-        del seed
-        t = time_grid(seconds, rate_hz)
-        lead = _lead_s(seconds)
-        return _trace(name, t, _trapezoid(t, f_event_hz, lead, seconds - lead, 0.0))
-
-    return step
-
-
 def step_specs(definitions: Mapping[str, ServiceDefinition]) -> dict[str, TraceSpec]:
     """`step-<service>-<l|h>-<point>` traces for every definition, side and point."""
     specs: dict[str, TraceSpec] = {}
@@ -156,177 +118,8 @@ def step_specs(definitions: Mapping[str, ServiceDefinition]) -> dict[str, TraceS
                 same = " (= sat, linear curve)" if linear else ""
                 summary = (f"{defn.name} {point}{same}: step 50 -> {f_event:.3f} Hz after "
                            f"{LEAD_S:g} s, back to 50 Hz {LEAD_S:g} s before the end")
-                specs[name] = TraceSpec(name, summary, _step_generator(name, f_event), 120.0)
+                specs[name] = TraceSpec(name, summary, step_generator(name, f_event), 120.0)
     return specs
-
-
-# -- ramps ---------------------------------------------------------------------------------------
-def ramp(direction: Literal["down", "up"], seconds: float, rate_hz: float, *,
-         depth_hz: float = 0.5, ramp_s: float = 10.0) -> Trace:
-    """Linear ramp 50 -> 50 -/+ depth_hz over ramp_s, held, and back the same way.
-
-    50 Hz for LEAD_S (or seconds/6 if shorter), the ramp, the hold, the ramp back, 50 Hz for
-    LEAD_S. Default depth 0.5 Hz: the DC saturation point (SPEC §2.1), reached at 0.05 Hz/s,
-    a slow event that crosses every GB service's deadband, knee and saturation in turn.
-    Synthetic throughout.
-
-    Raises:
-        TraceError: depth_hz outside (0, MAX_DEPTH_HZ], ramp_s < 0, or the two ramps do not
-            fit in `seconds`.
-    """
-    if not (math.isfinite(depth_hz) and 0 < depth_hz <= MAX_DEPTH_HZ):
-        raise TraceError(f"depth_hz: must be within (0, {MAX_DEPTH_HZ:g}] Hz, got {depth_hz!r}")
-    lead = _lead_s(seconds)
-    if not (math.isfinite(ramp_s) and 0 <= 2 * ramp_s <= seconds - 2 * lead):
-        raise TraceError(f"ramp_s: two ramps of {ramp_s!r} s do not fit in {seconds:g} s "
-                         f"with {lead:g} s at 50 Hz before and after")
-    t = time_grid(seconds, rate_hz)
-    f_event = NOMINAL_HZ - depth_hz if direction == "down" else NOMINAL_HZ + depth_hz
-    return _trace(f"ramp-{direction}", t, _trapezoid(t, f_event, lead, seconds - lead, ramp_s))
-
-
-def _ramp_down(seconds: float, seed: int, rate_hz: float) -> Trace:
-    del seed
-    return ramp("down", seconds, rate_hz)
-
-
-def _ramp_up(seconds: float, seed: int, rate_hz: float) -> Trace:
-    del seed
-    return ramp("up", seconds, rate_hz)
-
-
-# -- GB normal operation -------------------------------------------------------------------------
-# Targets (tests/unit/sim/test_tracelib.py checks them over seeds, one hour at a time):
-#   * >= 99 % of the time inside the operational limits 49.8-50.2 Hz (NESO; the statutory limits
-#     are 49.5-50.5 Hz) - the synthetic process would need a 6-sigma noise peak to leave them;
-#   * fewer samples within 50.00 +/- 0.01 Hz than per 0.01 Hz at |df| 0.05-0.08 Hz: the 2023
-#     NESO 1-s data are not bell-shaped but have "a chunk missing" between about 49.85 and
-#     50.15 Hz - the frequency runs slightly above or slightly below 50 Hz most of the time
-#     (Aurora Power Consulting, "Frequency distribution of the GB power system", 2024);
-#   * standard deviation 0.045-0.085 Hz and a mean near 50 Hz (chosen, consistent with the above);
-#   * 1-s rate of change mostly below 0.01 Hz/s (chosen: normal operation, two orders of
-#     magnitude under the 1 Hz/s RoCoF loss-of-mains setting of GB embedded generation, G99).
-_GB_SWITCH_MEAN_S = 90.0  # mean dwell above/below 50 Hz (minutes-scale wander)
-_GB_SWITCH_MIN_S = 20.0  # shortest dwell
-_GB_OFFSET_HZ = (0.05, 0.10)  # |setpoint - 50| per dwell, uniform: 49.90-49.95 or 50.05-50.10
-_GB_TRANSITION_S = 12.0  # Gaussian smoothing of the setpoint switches (sigma)
-_GB_WANDER = (0.015, 30.0)  # (std Hz, correlation sigma s): tens-of-seconds wander
-_GB_NOISE = (0.006, 2.0)  # (std Hz, correlation sigma s): seconds-scale noise
-
-
-def _gaussian_kernel(sigma_s: float) -> FloatArray:
-    half = math.ceil(4 * sigma_s)
-    x = np.arange(-half, half + 1, dtype=np.float64)
-    k: FloatArray = np.exp(-0.5 * (x / sigma_s) ** 2)
-    return k
-
-
-def _correlated_noise(rng: np.random.Generator, n: int, std_hz: float,
-                      sigma_s: float) -> FloatArray:
-    """n 1-s samples of Gaussian noise with a Gaussian autocorrelation (std `std_hz`)."""
-    k = _gaussian_kernel(sigma_s)
-    k = k * (std_hz / math.sqrt(float(np.sum(k**2))))
-    out: FloatArray = np.convolve(rng.standard_normal(n + len(k) - 1), k, mode="valid")
-    return out
-
-
-def _setpoint_offsets(rng_dwell: np.random.Generator, rng_level: np.random.Generator,
-                      n: int) -> FloatArray:
-    """n 1-s samples of the wandering setpoint: +/- offset dwells, smoothed switches."""
-    k = _gaussian_kernel(_GB_TRANSITION_S)
-    total = n + len(k) - 1
-    count = math.ceil(total / _GB_SWITCH_MIN_S) + 1
-    dwell_s = _GB_SWITCH_MIN_S + rng_dwell.exponential(_GB_SWITCH_MEAN_S - _GB_SWITCH_MIN_S, count)
-    first_sign = 1.0 if rng_level.random() < 0.5 else -1.0
-    level = rng_level.uniform(*_GB_OFFSET_HZ, count) * first_sign
-    level[1::2] *= -1.0  # alternate above / below 50 Hz
-    which = np.searchsorted(np.cumsum(dwell_s), np.arange(total), side="right")
-    out: FloatArray = np.convolve(level[which], k / np.sum(k), mode="valid")
-    return out
-
-
-def gb_normal(seconds: float, seed: int, rate_hz: float) -> Trace:
-    """GB normal operation: bimodal about 50 Hz, minutes-scale wander, seconds-scale noise.
-
-    Synthetic throughout (no measured data is shipped or downloaded); the statistics it targets
-    and their public sources are listed above `_GB_SWITCH_MEAN_S`. Model, on a 1-s grid like the
-    NESO 1-s frequency data, then linearly interpolated to `rate_hz`:
-    f = 50 + setpoint + wander + noise, where the setpoint dwells above or below 50 Hz (offset
-    0.05-0.10 Hz, dwell 20 s + exponential, mean 90 s, switches smoothed over ~30 s). The
-    mechanism is a plausible one (the frequency floats inside the deadbands of the responses
-    until it drifts out and is pushed back), not a fitted model. Each component has its own
-    seeded stream: a longer trace extends a shorter one with the same seed, and the rate does
-    not change the curve.
-    """
-    n = math.ceil(seconds) + 1
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
-    f_1s = (NOMINAL_HZ + _setpoint_offsets(rngs[0], rngs[1], n)
-            + _correlated_noise(rngs[2], n, *_GB_WANDER)
-            + _correlated_noise(rngs[3], n, *_GB_NOISE))
-    t = time_grid(seconds, rate_hz)
-    return _trace("gb-normal", t, np.interp(t, np.arange(n, dtype=np.float64), f_1s))
-
-
-# -- published events ----------------------------------------------------------------------------
-# A shape is knots (t_s, f_hz, segment) joined by eased segments; `segment` shapes the segment
-# that ends at the knot: "lin" linear, "cos" flat at both ends, "out" fast start and flat end
-# (a fall arrested at its nadir), "in" flat start and fast end (a fall cut off by load
-# shedding). Extremes sit exactly on knots.
-Knot = tuple[float, float, str]
-_EASE: dict[str, Callable[[FloatArray], FloatArray]] = {
-    "lin": lambda u: u,
-    "cos": lambda u: 0.5 - 0.5 * np.cos(np.pi * u),
-    "out": lambda u: 1.0 - (1.0 - u) ** 2,
-    "in": lambda u: u**2,
-}
-
-
-def _shape(knots: Sequence[Knot], t_s: FloatArray) -> FloatArray:
-    tk = np.array([k[0] for k in knots])
-    fk = np.array([k[1] for k in knots])
-    seg = np.clip(np.searchsorted(tk, t_s, side="right"), 1, len(knots) - 1)
-    u = np.clip((t_s - tk[seg - 1]) / (tk[seg] - tk[seg - 1]), 0.0, 1.0)
-    eased = np.zeros_like(u)
-    for i, (_, _, kind) in enumerate(knots[1:], start=1):
-        eased = np.where(seg == i, _EASE[kind](u), eased)
-    out: FloatArray = fk[seg - 1] + (fk[seg] - fk[seg - 1]) * eased
-    return out
-
-
-# 9 August 2019, t = 0 at the lightning strike (16:52:33 BST). Landmarks from National Grid ESO,
-# "Technical report on the events of 9 August 2019" (6 Sept 2019) and Ofgem's final report
-# (Jan 2020): near-simultaneous loss of Hornsea 1, Little Barford steam turbine and embedded
-# generation; frequency fell to about 49.1 Hz, recovered to about 49.2 Hz; the Little Barford gas
-# turbine trips (about 1 min in) took it to 48.8 Hz, where Low Frequency Demand Disconnection
-# shed about 1 GW of demand (16:53:49, ~76 s); frequency was back at 50 Hz about 5 minutes
-# after the strike. Synthetic: the curve between landmarks, the exact times of the first nadir
-# (18 s) and of 50 Hz again (285 s), the flat hold at 49.2 Hz, and the absence of noise.
-_GB_2019_08_09: tuple[Knot, ...] = (
-    (0.0, 50.00, "lin"), (18.0, 49.10, "out"), (30.0, 49.20, "cos"), (58.0, 49.20, "lin"),
-    (76.0, 48.80, "in"), (92.0, 49.25, "out"), (285.0, 50.00, "cos"),
-)
-# 8 January 2021, t = 0 at the system split (about 14:05 CET). Landmarks from ENTSO-E, "Continental
-# Europe Synchronous Area Separation on 08 January 2021 - Final Report" (July 2021): the
-# north-west area fell to 49.74 Hz within about 15 s, then settled near 49.84 Hz (FCR plus about
-# 1.7 GW of interruptible load in France and Italy); the south-east area rose to 50.6 Hz, then
-# settled between 50.2 and 50.3 Hz; the areas were resynchronised about an hour later.
-# Synthetic: the curves between landmarks, the time of the south-east peak (taken as 15 s like
-# the north-west nadir), the slow south-east drift from 50.28 to 50.22 Hz, holding both areas at
-# their settled values to the end (no restoration, no resynchronisation), no noise.
-_CE_2021_NW: tuple[Knot, ...] = ((0.0, 50.00, "lin"), (15.0, 49.74, "out"), (35.0, 49.84, "cos"))
-_CE_2021_SE: tuple[Knot, ...] = (
-    (0.0, 50.00, "lin"), (15.0, 50.60, "out"), (40.0, 50.28, "cos"), (300.0, 50.22, "lin"),
-)
-
-
-def _event_generator(name: str, knots: tuple[Knot, ...]) -> TraceGenerator:
-    def event(seconds: float, seed: int, rate_hz: float) -> Trace:
-        """A published event shape (sources above its knots); seed unused."""
-        del seed
-        t = time_grid(seconds, rate_hz)
-        return _trace(name, t, _shape(knots, t))
-
-    return event
 
 
 # -- the built-in events of sim_chargers.traces --------------------------------------------------
@@ -340,7 +133,7 @@ def _builtin_generator(name: str) -> TraceGenerator:
         hold = max(0.0, seconds - 2 * _BUILTIN_PRE_POST_S)
         src = builtin_event(name, hold_s=hold)
         t = time_grid(seconds, rate_hz)
-        return _trace(name, t, src.f_at_many(t))
+        return rounded_trace(name, t, src.f_at_many(t))
 
     return event
 
@@ -352,15 +145,16 @@ def build_registry(definitions: Mapping[str, ServiceDefinition] = DEFAULT_DEFINI
     specs = [
         TraceSpec("gb-normal", "GB normal operation: bimodal about 50 Hz, mostly 49.8-50.2 Hz, "
                   "seeded (synthetic)", gb_normal, 3600.0),
-        TraceSpec("ramp-down", "50 -> 49.5 Hz over 10 s, hold, back over 10 s", _ramp_down, 60.0),
-        TraceSpec("ramp-up", "50 -> 50.5 Hz over 10 s, hold, back over 10 s", _ramp_up, 60.0),
+        TraceSpec("ramp-down", "50 -> 49.5 Hz over 10 s, hold, back over 10 s", ramp_down, 60.0),
+        TraceSpec("ramp-up", "50 -> 50.5 Hz over 10 s, hold, back over 10 s", ramp_up, 60.0),
         TraceSpec("gb-2019-08-09", "GB 9 Aug 2019: 49.1 Hz at 18 s, 49.2 hold, 48.8 Hz at 76 s "
-                  "(LFDD), 50 Hz by 285 s", _event_generator("gb-2019-08-09", _GB_2019_08_09),
+                  "(LFDD), 50 Hz by 285 s", event_generator("gb-2019-08-09", GB_2019_08_09),
                   360.0),
         TraceSpec("ce-2021-01-08-nw", "CE split 8 Jan 2021, north-west area: 49.74 Hz at 15 s, "
-                  "then 49.84 Hz", _event_generator("ce-2021-01-08-nw", _CE_2021_NW), 300.0),
+                  "then 49.84 Hz", event_generator("ce-2021-01-08-nw", CE_2021_01_08_NW), 300.0),
         TraceSpec("ce-2021-01-08-se", "CE split 8 Jan 2021, south-east area: 50.6 Hz at 15 s, "
-                  "then 50.2-50.3 Hz", _event_generator("ce-2021-01-08-se", _CE_2021_SE), 300.0),
+                  "then 50.2-50.3 Hz", event_generator("ce-2021-01-08-se", CE_2021_01_08_SE),
+                  300.0),
     ]
     registry = {s.name: s for s in specs}
     registry.update(step_specs(definitions))

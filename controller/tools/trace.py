@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sim_chargers import tracelib
+from sim_chargers import tracelib, traceshapes
 from sim_chargers.traces import MAX_RATE_HZ, Trace, TraceError
 
 EXIT_USAGE = 2
@@ -85,7 +85,7 @@ def _generate(args: argparse.Namespace) -> Trace:
     spec = tracelib.lookup(args.name)
     seconds = spec.default_seconds if args.seconds is None else float(args.seconds)
     tracelib.check_arguments(seconds, args.seed, args.rate_hz)
-    return tracelib.ramp("down" if args.name == "ramp-down" else "up", seconds, args.rate_hz,
+    return traceshapes.ramp("down" if args.name == "ramp-down" else "up", seconds, args.rate_hz,
                          depth_hz=0.5 if args.depth_hz is None else float(args.depth_hz),
                          ramp_s=10.0 if args.ramp_s is None else float(args.ramp_s))
 
