@@ -4,49 +4,45 @@ Pure numpy over struct-of-arrays state, one row per fleet row: no I/O, no clock 
 is an argument). It watches setpoint changes (`commanded`), power samples (`observe`, from
 MeterValues in the daemon, from the plant each tick in `evaluate`) and site meter samples
 (`observe_site`, SPEC §3.3 `p_w`, in the daemon), and once an estimate is confident writes it
-into the fleet's dynamics columns (`FleetState.t_a_s` ...), which the compensated dispatch reads
-every tick, and keeps the telemetry columns `dyn_changes` and `dyn_identified_bits` up to date.
-It touches no other column and never raises on odd input (non-finite samples and setpoints,
-unknown rows are ignored). Not identified: t_zero (changes across zero are skipped).
+into the fleet's dynamics columns (`FleetState.t_a_s`, `t_c_s`, `t_zero_s`, ramps), which the
+compensated dispatch reads every tick, and keeps the telemetry columns `dyn_changes` and
+`dyn_identified_bits` (bit i = PARAMS[i]) up to date. It touches no other column and never
+raises on odd input (non-finite samples and setpoints, unknown rows are ignored). The
+per-episode maths (line fit, dead-time bracket, median/MAD rule) is identify_fit's, the
+zero-crossing rules identify_zero's.
 
-The site meter around single changes (identify_site): an episode is tracked on the site meter
-only if, at its command, it is the only row opening an episode and the only row whose command
-moves its power, no other row has an open episode or a command in transit (younger than
-max(10 s, its dead-time bound) plus twice its ramp time, unless a sample shows it arrived), and
-a site sample at most `site_ref_max_age_s` old is the reference. Each later site sample is then
-a sample of that row, p0 + (p_w - reference p_w), fed to the episode like a MeterValues sample.
-Tracking stops for good (the episode goes on on MeterValues) once another row gets a command
-that moves it or a MeterValues sample shows another row moved by more than `tol_w`. Anything
-else changing the site's power meanwhile (base load, generation, a vehicle drifting unseen) is
-attributed to the row and biases that episode; only the median/MAD rule below guards that.
+Site meter samples around a lone change become samples of the changing row; when an episode
+may be tracked that way, and how that can bias it, is identify_site's docstring.
 
-One "episode" per setpoint change of at least `min_step_w` made while the row is settled (its
-power at the previous command's target, or that command older than `settle_s`):
+One "episode" per setpoint change made while the row is settled (its power at the previous
+command's target, or that command older than `settle_s`): a step of at least `min_step_w` on
+one side of zero, or a charge <-> discharge crossing (|p0|, |target| >= IDLE_W, opposite signs:
+the plant's rule) whose target is at least `min_cross_w` on the new side:
 - it opens at the command time t0 with p0 = the last sample; a start from idle (|p0| < IDLE_W)
-  measures t_a, a change while flowing t_c; a charge <-> discharge change is not used (t_zero);
-- commands arriving before any movement replace the target and keep t0 (the plant's and the
-  model's latest-value rule: the effective time is kept); a command after movement, reaching
-  the target, or `timeout_s` closes it;
-- samples are classed by y = |p - p0| toward the target: unmoved (y <= tol), in the ramp
-  (moved, not within tol of the target) or arrived. The ramp rate is the least-squares slope
-  of y over the in-ramp samples (kept as running sums, no sample storage); the dead time is that
-  line's zero crossing, clipped to the bracket [last unmoved sample - tol / slope, first moved
-  sample]; with too few in-ramp samples for a slope (sparse sampling, fast ramps) it is the
-  first moved sample backed off by the row's current ramp figure when that sample is inside
-  the ramp, else the bracket's middle; either only if the bracket is at most `max_bracket_s`
-  wide.
-- a slope needs >= 2 in-ramp samples and either the target reached afterwards (so no plateau
-  at a hidden limit was fitted) or >= 3 samples on one line (rms residual <= tol).
-Dead times have `transport_delay_s` (setpoint offer -> vehicle) subtracted; the dispatch
-models that delay separately.
+  measures t_a, a change while flowing t_c, a crossing t_zero (never t_a or t_c);
+- movement counts from a reference: p0, or 0 for a crossing (its power must show on the new
+  side). Commands arriving before the power left p0 replace the target and keep t0 (the plant's
+  latest-value rule) unless that changes whether it crosses zero (the plant then moves the
+  effective time): the episode is dropped. A command after the power left p0, reaching the
+  target, or `timeout_s` closes it; a crossing closed before its power showed on the new side
+  gives nothing;
+- samples are classed by y = |p - ref| toward the target: unmoved (y <= tol), in the ramp
+  (moved, not within tol of the target) or arrived. The ramp rate is the least-squares slope of
+  y over the in-ramp samples (running sums, no sample storage) over a leg of >= `min_step_w`
+  (a crossing's leg is the new side's: ramp_up only); the dead time is that line's zero
+  crossing or, without a slope, a bracket of the first movement (identify_fit.dead_time);
+- dead times have `transport_delay_s` (offer -> vehicle) subtracted; a crossing gives
+  t_c + t_zero = its dead time - |p0| / ramp_down, and the fleet's t_zero is the median of
+  those minus the t_c in force, rewritten when t_c changes (identify_zero: rule and limits;
+  a crossing may also open right after a small same-side command still in transit).
 
-Combination and the replacement rule: each of t_a, t_c, ramp up, ramp down keeps its last
-`window` per-episode estimates; the estimate is their median. A column is replaced once at
-least `min_changes` (3) estimates exist and their median absolute deviation is within
-`rel_tol` (15 %) of the median, or `abs_tol_s` (0.3 s) for dead times; it is then updated on
-every later episode that keeps that condition, and otherwise keeps its last identified value
-(never reverts to the prior). Every written value is clipped to the plausible bounds
-(dead time 0-10 s, ramp 0.1-1000 kW/s).
+Combination and the replacement rule: each of t_a, t_c, t_zero (as t_c + t_zero), ramp up,
+ramp down keeps its last `window` per-episode estimates; the estimate is their median. A column
+is replaced once at least `min_changes` (3) estimates exist and their median absolute deviation
+is within `rel_tol` (15 %) of the median, or `abs_tol_s` (0.3 s) for dead times; it is then
+updated on every later episode that keeps that condition, and otherwise keeps its last
+identified value (never reverts to the prior; `forget` drops what a row learnt). Every written
+value is clipped to the plausible bounds (dead time 0-10 s, ramp 0.1-1000 kW/s).
 """
 
 from __future__ import annotations
@@ -56,6 +52,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from controller.control import identify_fit as fit
+from controller.control import identify_zero as zero
 from controller.control.dynamics import IDLE_W
 from controller.control.fleet import FleetState
 from controller.control.identify_site import SiteAttribution, in_transit
@@ -71,7 +69,8 @@ RAMP_BOUNDS_W_S = (100.0, 1.0e6)
 # A command this many times the row's longest dead time old has surely been applied (the
 # figures in force are within the +-20 % plant spread of the truth, issue 4 item 1).
 DEAD_TIME_MARGIN = 1.5
-PARAMS = ("t_a_s", "t_c_s", "ramp_up_w_s", "ramp_down_w_s")  # fleet columns identified
+# fleet columns identified; bit i of FleetState.dyn_identified_bits is PARAMS[i]
+PARAMS = ("t_a_s", "t_c_s", "ramp_up_w_s", "ramp_down_w_s", "t_zero_s")
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,10 @@ class IdentParams:
     """Identification limits; defaults suit MeterValues every 0.1-5 s."""
 
     min_step_w: float = 1000.0  # smaller changes are not used: ramp too short to measure
+    # crossings (identify_zero) are used when the target is this far on the new side (4 x
+    # tol_w: its rise shows), also when the row is still within this of a same-side command in
+    # transit (the compensated dispatch swaps at +-wake_w = 500 W right after 100 W steps)
+    min_cross_w: float = 200.0
     tol_w: float = 50.0  # movement / arrival threshold (meter noise, quantisation)
     tol_frac: float = 0.03  # ... or this share of the step, whichever is larger
     timeout_s: float = 40.0  # an episode closes after this (10 s dead time + slowest ramp)
@@ -92,12 +95,16 @@ class IdentParams:
     site_ref_max_age_s: float = 0.5  # site sample taken as reference: SPEC §3.3 stale age
 
 
-# Per-row state: last command and sample, the open episode (t0, p0, target, bracket of the dead
-# time t_un..t_mv relative to t0) and the running sums of the in-ramp line fit.
+# Per-row state: last command and sample, the open episode (t0, p0, the last sample then, the
+# reference movement is measured from, target, bracket of the dead time t_un..t_mv relative to
+# t0), the identified median t_c + t_zero of crossings and the in-ramp line fit's running sums.
 _FLOATS = {"cmd_w": np.nan, "cmd_s": np.nan, "cmd_p": np.nan, "last_p": np.nan, "last_t": np.nan,
-           "t0": np.nan, "p0": 0.0, "tgt": 0.0, "t_un": 0.0, "t_mv": np.nan, "y_mv": np.nan,
-           "sn": 0.0, "st": 0.0, "sy": 0.0, "stt": 0.0, "sty": 0.0, "syy": 0.0}
-_BOOLS = ("open", "flowing", "reached")
+           "t0": np.nan, "p0": 0.0, "p_seen": 0.0, "ref": 0.0, "tgt": 0.0, "t_un": 0.0,
+           "t_mv": np.nan, "y_mv": np.nan, "zero_total": np.nan, "sn": 0.0, "st": 0.0, "sy": 0.0,
+           "stt": 0.0, "sty": 0.0, "syy": 0.0}
+_SUMS = ("sn", "st", "sy", "stt", "sty", "syy")  # n, sum tau, sum y, tau^2, tau y, y^2
+# open episode; p0 was flowing; crossing zero; the power left p0; the target was reached
+_BOOLS = ("open", "flowing", "cross", "left", "reached")
 
 
 class Identifier:
@@ -109,8 +116,7 @@ class Identifier:
         self._n = 0
         self._f: dict[str, FloatArray] = {}
         self._b: dict[str, BoolArray] = {}
-        self._buf: dict[str, FloatArray] = {}
-        self._count: dict[str, IntArray] = {}
+        self._est = fit.EstimateWindows(PARAMS, self.p.window)
         self._grow(max(fleet.n, 1))
         self.site = SiteAttribution(self.p.site_ref_max_age_s)
 
@@ -120,19 +126,12 @@ class Identifier:
             return
         cap = max(n, 2 * self._n)
         for k, v in _FLOATS.items():
-            self._f[k] = _extend(self._f.get(k), cap, v)
+            old = self._f.get(k, np.empty(0))
+            self._f[k] = np.concatenate([old, np.full(cap - old.size, v)])
         for k in (*_BOOLS, *("id_" + q for q in PARAMS)):
-            self._b[k] = _extend_bool(self._b.get(k), cap)
-        for k in PARAMS:
-            old = self._buf.get(k)
-            buf = np.full((cap, self.p.window), np.nan)
-            if old is not None:
-                buf[: old.shape[0]] = old
-            self._buf[k] = buf
-            cnt = np.zeros(cap, dtype=np.intp)
-            if k in self._count:
-                cnt[: self._count[k].size] = self._count[k]
-            self._count[k] = cnt
+            old_b = self._b.get(k, np.zeros(0, dtype=bool))
+            self._b[k] = np.concatenate([old_b, np.zeros(cap - old_b.size, dtype=bool)])
+        self._est.grow(cap)
         self._n = cap
 
     def _rows(self, rows: npt.ArrayLike, values: npt.ArrayLike) -> tuple[IntArray, FloatArray]:
@@ -146,23 +145,24 @@ class Identifier:
     def commanded(self, rows: npt.ArrayLike, setpoint_w: npt.ArrayLike, now_s: float) -> None:
         """Setpoints offered to `rows` at `now_s` (arrays; non-finite entries are ignored)."""
         r, sp = self._rows(rows, setpoint_w)
-        f, b, p = self._f, self._b, self.p
+        f, b = self._f, self._b
         old = f["cmd_w"][r]
         chg = old != sp  # NaN old (never commanded) compares unequal: a change
         r, sp, old = r[chg], sp[chg], old[chg]
         if r.size == 0:
             return
         is_open = b["open"][r]
-        moved = is_open & np.isfinite(f["t_mv"][r])
+        moved = is_open & (np.isfinite(f["t_mv"][r]) | b["left"][r])
         self._close(r[moved])  # a new command after movement ends the episode
         waiting = is_open & ~moved  # no movement yet: latest target wins, t0 kept
-        f["tgt"][r[waiting]] = sp[waiting]
-        tol = self._tol(f["p0"][r], f["tgt"][r])
-        bad = waiting & ~_usable(f["p0"][r], sp, p.min_step_w, tol)
-        b["open"][r[bad]] = False
+        self._retarget(r[waiting], sp[waiting])
         settled = ~is_open & self._settled(r, old, now_s)
-        start = settled & _usable(f["last_p"][r], sp, p.min_step_w, self._tol(f["last_p"][r], sp))
-        self._open(r[start], sp[start], now_s)
+        # a crossing may follow a same-side command still in transit (identify_zero.leaving)
+        near = ~is_open & ~settled & self._fresh(r, now_s) & zero.leaving(
+            f["last_p"][r], old, sp, idle_w=IDLE_W, near_w=self.p.min_cross_w)
+        p0 = np.where(near, old, f["last_p"][r])
+        start = (settled | near) & self._usable(p0, sp)
+        self._open(r[start], sp[start], p0[start], now_s)
         self._site_commanded(r, sp, r[start], now_s)
         f["cmd_w"][r] = sp
         f["cmd_s"][r] = now_s
@@ -182,18 +182,19 @@ class Identifier:
         if r.size == 0:
             return
         tau = now_s - f["t0"][r]
-        p0, tgt = f["p0"][r], f["tgt"][r]
-        y = (pw - p0) * np.sign(tgt - p0)
-        tol = self._tol(p0, tgt)
+        p0, ref, tgt = f["p0"][r], f["ref"][r], f["tgt"][r]
+        y = (pw - ref) * np.sign(tgt - ref)  # a crossing's movement counts from 0
+        tol = self._tol(ref, tgt)
         moved = y > tol
+        b["left"][r] |= (pw - p0) * np.sign(tgt - p0) > tol
         at = np.abs(pw - tgt) <= tol
         first = ~np.isfinite(f["t_mv"][r])
         f["t_un"][r] = np.where(first & ~moved, tau, f["t_un"][r])
         f["t_mv"][r] = np.where(first & moved, tau, f["t_mv"][r])
         f["y_mv"][r] = np.where(first & moved & ~at, y, f["y_mv"][r])
         ramp = moved & ~at
-        for k, v in (("sn", 1.0), ("st", tau), ("sy", y), ("stt", tau * tau), ("sty", tau * y),
-                     ("syy", y * y)):
+        terms: tuple[FloatArray | float, ...] = (1.0, tau, y, tau * tau, tau * y, y * y)
+        for k, v in zip(_SUMS, terms, strict=True):
             f[k][r] += np.where(ramp, v, 0.0)
         b["reached"][r] |= at
         self._close(r[at | (tau > self.p.timeout_s)])
@@ -201,7 +202,7 @@ class Identifier:
     def observe_site(self, now_s: float, site_w: float) -> None:
         """A site meter sample (W, + import, SPEC §3.3 `p_w`) at `now_s`.
 
-        While one row's episode is tracked (see the module docstring), the sample becomes a
+        While one row's episode is tracked (identify_site's docstring), the sample becomes a
         power sample of that row; otherwise it is only remembered as the next reference.
         """
         delta_w = self.site.sample(now_s, site_w)
@@ -211,7 +212,7 @@ class Identifier:
         if not (self._b["open"][row] and self._f["t0"][row] == self.site.t0_s):
             self.site.stop()  # that episode ended
             return
-        self.observe(row, now_s, float(self._f["p0"][row]) + delta_w)
+        self.observe(row, now_s, float(self._f["p_seen"][row]) + delta_w)
 
     # -- episodes -------------------------------------------------------------------------------
     def _site_commanded(self, r: IntArray, sp: FloatArray, opened: IntArray,
@@ -231,115 +232,139 @@ class Identifier:
     def _busy(self, now_s: float) -> BoolArray:
         """Rows with an open episode or a command that may still be moving their power."""
         f, fl, n = self._f, self.fleet, self.fleet.n
-        dead_s = (DEAD_TIME_MARGIN * np.maximum(fl.t_a_s[:n], fl.t_c_s[:n])
-                  + self.p.transport_delay_s)
         moving = in_transit(now_s, cmd_s=f["cmd_s"][:n], cmd_w=f["cmd_w"][:n],
                             cmd_p=f["cmd_p"][:n], last_p=f["last_p"][:n],
-                            last_t=f["last_t"][:n], dead_s=dead_s,
+                            last_t=f["last_t"][:n], dead_s=self._bound_s(slice(0, n)),
                             ramp_w_s=np.minimum(fl.ramp_up_w_s[:n], fl.ramp_down_w_s[:n]),
                             tol_w=self.p.tol_w, settle_s=self.p.settle_s)
         out: BoolArray = moving | self._b["open"][:n]
         return out
 
     def _tol(self, p0: FloatArray, tgt: FloatArray) -> FloatArray:
-        out: FloatArray = np.maximum(self.p.tol_w, self.p.tol_frac * np.abs(tgt - p0))
-        return out
+        return fit.tolerance(p0, tgt, self.p.tol_w, self.p.tol_frac)
+
+    def _usable(self, p0: FloatArray, tgt: FloatArray) -> BoolArray:
+        p = self.p
+        return fit.usable(p0, tgt, IDLE_W, p.min_step_w, p.min_cross_w, self._tol(p0, tgt))
+
+    def _retarget(self, r: IntArray, sp: FloatArray) -> None:
+        """Latest target wins for episodes that saw no movement yet; drop those it no longer
+        fits: too small, or crossing where the first did not (or the reverse): the plant then
+        moves the effective time instead of keeping it."""
+        f, b = self._f, self._b
+        p0 = f["p0"][r]
+        keep = self._usable(p0, sp) & (zero.crossing(p0, sp, IDLE_W) == b["cross"][r])
+        f["tgt"][r] = sp
+        b["open"][r[~keep]] = False
 
     def _settled(self, r: IntArray, old_cmd: FloatArray, now_s: float) -> BoolArray:
-        """The previous command surely applied (or long past), power at it, a fresh sample.
-
-        Applied: the power moved from where it was to the command, or the command is older
-        than the row's dead time bound (a change within tol shows no movement, and a new
-        command before it applied would inherit its effective time: dead time too short).
-        """
-        f, fl = self._f, self.fleet
-        lp = f["last_p"][r]
-        fresh = np.isfinite(lp) & (now_s - f["last_t"][r] <= self.p.settle_s)
-        at_old = np.abs(lp - old_cmd) <= self._tol(lp, old_cmd)
-        moved_to = np.abs(f["cmd_p"][r] - old_cmd) > self._tol(f["cmd_p"][r], old_cmd)
-        bound_s = (DEAD_TIME_MARGIN * np.maximum(fl.t_a_s[r], fl.t_c_s[r])
-                   + self.p.transport_delay_s)
-        waited = ~(now_s - f["cmd_s"][r] < bound_s)
-        long_ago = ~(now_s - f["cmd_s"][r] < self.p.settle_s)  # NaN (never): long ago
-        out: BoolArray = fresh & ((at_old & (moved_to | waited)) | long_ago
-                                  | ~np.isfinite(old_cmd))
+        """Fresh sample, previous command surely applied with the power at it (identify_fit)."""
+        f, p = self._f, self.p
+        out: BoolArray = self._fresh(r, now_s) & fit.settled(
+            now_s - f["cmd_s"][r], last_w=f["last_p"][r], old_cmd_w=old_cmd,
+            cmd_p_w=f["cmd_p"][r], bound_s=self._bound_s(r), settle_s=p.settle_s,
+            tol_w=p.tol_w, tol_frac=p.tol_frac)
         return out
 
-    def _open(self, r: IntArray, sp: FloatArray, now_s: float) -> None:
+    def _bound_s(self, r: IntArray | slice) -> FloatArray:
+        """Longest a command to rows `r` may take to show: the margin on their longest dead
+        time in force (from idle, while flowing, or across zero) plus the transport delay."""
+        fl = self.fleet
+        dead_s = np.maximum(fl.t_a_s[r], fl.t_c_s[r] + fl.t_zero_s[r])
+        out: FloatArray = DEAD_TIME_MARGIN * dead_s + self.p.transport_delay_s
+        return out
+
+    def _fresh(self, r: IntArray, now_s: float) -> BoolArray:
+        lp = self._f["last_p"][r]
+        out: BoolArray = np.isfinite(lp) & (now_s - self._f["last_t"][r] <= self.p.settle_s)
+        return out
+
+    def _open(self, r: IntArray, sp: FloatArray, p0: FloatArray, now_s: float) -> None:
         f, b = self._f, self._b
         f["t0"][r] = now_s
-        f["p0"][r] = f["last_p"][r]
+        f["p0"][r] = p0
+        f["p_seen"][r] = f["last_p"][r]  # != p0 after a command in transit (identify_zero)
+        b["cross"][r] = cross = zero.crossing(p0, sp, IDLE_W)
+        f["ref"][r] = np.where(cross, 0.0, p0)
         f["tgt"][r] = sp
-        f["t_un"][r] = 0.0
-        f["t_mv"][r] = np.nan
-        f["y_mv"][r] = np.nan
-        for k in ("sn", "st", "sy", "stt", "sty", "syy"):
-            f[k][r] = 0.0
-        b["flowing"][r] = np.abs(f["p0"][r]) >= IDLE_W
-        b["reached"][r] = False
+        for k in ("t_mv", "y_mv", "t_un", *_SUMS):
+            f[k][r] = _FLOATS[k]
+        b["flowing"][r] = np.abs(p0) >= IDLE_W
+        b["reached"][r] = b["left"][r] = False
         b["open"][r] = True
 
     def _close(self, r: IntArray) -> None:
         """End the episodes of rows `r`; turn what they saw into estimates."""
         if r.size == 0:
             return
-        f, b, p = self._f, self._b, self.p
+        f, b, p, fl = self._f, self._b, self.p, self.fleet
         b["open"][r] = False
         if np.any(r == self.site.row):
             self.site.stop()
-        slope, d_fit, ramp_ok = _fit_line(f["sn"][r], f["st"][r], f["sy"][r], f["stt"][r],
-                                          f["sty"][r], f["syy"][r], b["reached"][r],
-                                          self._tol(f["p0"][r], f["tgt"][r]))
-        lo, hi = f["t_un"][r], f["t_mv"][r]
-        moved = np.isfinite(hi)
-        # the last "unmoved" sample may already be up to tol into the ramp: lo - tol / slope
-        tol = self._tol(f["p0"][r], f["tgt"][r])
-        lo_fit = lo - tol / np.where(ramp_ok, slope, 1.0)
-        up = np.abs(f["tgt"][r]) > np.abs(f["p0"][r])
-        # no slope but the first moved sample inside the ramp: back off by the model's ramp
-        rate = np.where(up, self.fleet.ramp_up_w_s[r], self.fleet.ramp_down_w_s[r])
-        y1 = f["y_mv"][r]
-        one = np.isfinite(y1) & (rate > 0)
-        d_one = np.clip(hi - y1 / np.where(one, rate, 1.0), lo - tol / np.where(one, rate, 1.0),
-                        hi)
-        dead = np.where(ramp_ok, np.clip(d_fit, lo_fit, np.where(moved, hi, lo)),
-                        np.where(one, d_one, 0.5 * (lo + hi)))
-        dead_ok = moved & (ramp_ok | (hi - lo <= p.max_bracket_s))
+        ref, tgt, cross, flowing = f["ref"][r], f["tgt"][r], b["cross"][r], b["flowing"][r]
+        tol = self._tol(ref, tgt)
+        line = fit.fit_line([f[k][r] for k in _SUMS], b["reached"][r], tol)
+        up = np.abs(tgt) > np.abs(ref)
+        rate = np.where(up, fl.ramp_up_w_s[r], fl.ramp_down_w_s[r])
+        dead, dead_ok = fit.dead_time(f["t_un"][r], f["t_mv"][r], f["y_mv"][r], line, tol, rate,
+                                      p.max_bracket_s)
         dead = dead - p.transport_delay_s
-        flowing = b["flowing"][r]
-        self.fleet.dyn_changes[r] += dead_ok
-        self._push("t_a_s", r[dead_ok & ~flowing], dead[dead_ok & ~flowing])
-        self._push("t_c_s", r[dead_ok & flowing], dead[dead_ok & flowing])
-        self._push("ramp_up_w_s", r[ramp_ok & up], slope[ramp_ok & up])
-        self._push("ramp_down_w_s", r[ramp_ok & ~up], slope[ramp_ok & ~up])
+        total = zero.crossing_total_s(dead, f["p0"][r], fl.ramp_down_w_s[r])
+        dead_ok &= ~cross | np.isfinite(total)
+        fl.dyn_changes[r] += dead_ok
+        slope, ramp_ok = line[0], line[2] & (np.abs(tgt - ref) >= p.min_step_w)
+        for name, sel, vals in (("t_a_s", dead_ok & ~flowing, dead),
+                                ("t_c_s", dead_ok & flowing & ~cross, dead),
+                                ("t_zero_s", dead_ok & cross, total),
+                                ("ramp_up_w_s", ramp_ok & up, slope),
+                                ("ramp_down_w_s", ramp_ok & ~up, slope)):
+            self._push(name, r[sel], vals[sel])
+        z = r[b["id_t_zero_s"][r]]  # t_zero follows the t_c in force (identify_zero)
+        fl.t_zero_s[z] = zero.t_zero_s(f["zero_total"][z], fl.t_c_s[z], DEAD_TIME_BOUNDS_S)
 
     def _push(self, name: str, r: IntArray, values: FloatArray) -> None:
-        """Add one estimate per row; replace the fleet column where the rule holds."""
+        """Add one estimate per row; replace the fleet column where the rule holds (t_zero:
+        keep the crossings' median t_c + t_zero in `zero_total`, for _close to write)."""
         if r.size == 0:
             return
-        lo, hi = RAMP_BOUNDS_W_S if name.startswith("ramp") else DEAD_TIME_BOUNDS_S
-        buf, cnt = self._buf[name], self._count[name]
-        buf[r, cnt[r] % self.p.window] = np.clip(values, lo, hi)
-        cnt[r] += 1
-        vals = buf[r]
-        med = np.nanmedian(vals, axis=1)
-        mad = np.nanmedian(np.abs(vals - med[:, None]), axis=1)
-        tol = self.p.rel_tol * med
-        if not name.startswith("ramp"):
-            tol = np.maximum(tol, self.p.abs_tol_s)
-        ok = (np.minimum(cnt[r], self.p.window) >= self.p.min_changes) & (mad <= tol)
-        col = getattr(self.fleet, name)
-        col[r[ok]] = np.clip(med[ok], lo, hi)
-        self._b["id_" + name][r[ok]] = True
+        ramp, zero = name.startswith("ramp"), name == "t_zero_s"
+        lo, hi = RAMP_BOUNDS_W_S if ramp else DEAD_TIME_BOUNDS_S
+        # a crossing's total is t_c + t_zero: each within the dead-time bounds
+        vals, cnt = self._est.push(name, r, np.clip(values, lo, 2.0 * hi if zero else hi))
+        med, ok = fit.robust_median(vals, cnt, min_changes=self.p.min_changes,
+                                    rel_tol=self.p.rel_tol,
+                                    abs_tol=0.0 if ramp else self.p.abs_tol_s,
+                                    offset=self.fleet.t_c_s[r] if zero else 0.0)
+        rows = r[ok]
+        if zero:
+            self._f["zero_total"][rows] = med[ok]
+        else:
+            getattr(self.fleet, name)[rows] = np.clip(med[ok], lo, hi)
+        self._b["id_" + name][rows] = True
         bits = self.fleet.dyn_identified_bits
-        bits[r[ok]] = np.bitwise_or(bits[r[ok]].astype(np.int64), 1 << PARAMS.index(name))
+        bits[rows] = np.bitwise_or(bits[rows].astype(np.int64), 1 << PARAMS.index(name))
+
+    def forget(self, row: int) -> None:
+        """Drop what `row` learnt (another vehicle on its EVSE): estimates, identified flags,
+        its open episode and telemetry; its dynamics columns are the caller's (a new prior)."""
+        if not 0 <= row < self.fleet.n:
+            return
+        self._grow(self.fleet.n)
+        self._est.clear(row)
+        for k in ("open", *("id_" + q for q in PARAMS)):
+            self._b[k][row] = False
+        self._f["zero_total"][row] = np.nan
+        if self.site.row == row:
+            self.site.stop()
+        self.fleet.dyn_changes[row] = 0.0
+        self.fleet.dyn_identified_bits[row] = 0.0
 
     # -- telemetry ------------------------------------------------------------------------------
     def n_changes(self, row: int) -> int:
         """Episodes of `row` that gave at least a dead-time estimate."""
         if row >= self._n:
             return 0
-        return int(self._count["t_a_s"][row] + self._count["t_c_s"][row])
+        return sum(self._est.count(k, row) for k in ("t_a_s", "t_c_s", "t_zero_s"))
 
     def identified(self, row: int) -> tuple[str, ...]:
         """Names of the fleet columns of `row` replaced by identified values."""
@@ -354,47 +379,10 @@ def dynamics_payload(fleet: FleetState, row: int) -> dict[str, object]:
     ids = [k for i, k in enumerate(PARAMS) if bits >> i & 1]
     return {
         "t_a_s": float(fleet.t_a_s[row]), "t_c_s": float(fleet.t_c_s[row]),
+        "t_zero_s": float(fleet.t_zero_s[row]),
         "ramp_up_kw_s": float(fleet.ramp_up_w_s[row]) / 1000.0,
         "ramp_down_kw_s": float(fleet.ramp_down_w_s[row]) / 1000.0,
         "source": "identified" if ids else "prior", "identified": ids,
         "n_changes": int(fleet.dyn_changes[row]),
     }
 
-
-def _fit_line(n: FloatArray, st: FloatArray, sy: FloatArray, stt: FloatArray,  # noqa: PLR0917
-              sty: FloatArray, syy: FloatArray, reached: BoolArray,
-              tol: FloatArray) -> tuple[FloatArray, FloatArray, BoolArray]:
-    """Least-squares line y = a + b tau from running sums: (slope b, zero crossing, usable)."""
-    den = n * stt - st * st
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.where(den > 0, (n * sty - st * sy) / np.where(den > 0, den, 1.0), np.nan)
-        a = np.where(n > 0, (sy - b * st) / np.where(n > 0, n, 1.0), np.nan)
-        sse = np.maximum(syy - a * sy - b * sty, 0.0)
-        rms = np.sqrt(sse / np.where(n > 0, n, 1.0))
-        zero = -a / b
-    straight = (n >= 3) & (rms <= tol)
-    ok: BoolArray = ((n >= 2) & np.isfinite(b) & (b > 0) & np.isfinite(zero)
-                     & (reached | straight))
-    return np.where(ok, b, np.nan), np.where(ok, zero, np.nan), ok
-
-
-def _usable(p0: FloatArray, tgt: FloatArray, min_step_w: float, tol: FloatArray) -> BoolArray:
-    """A change big enough to measure and not across zero (t_zero is not identified)."""
-    cross = (np.abs(p0) >= IDLE_W) & (np.abs(tgt) >= IDLE_W) & (p0 * tgt < 0)
-    out: BoolArray = (np.isfinite(p0) & (np.abs(tgt - p0) >= np.maximum(min_step_w, tol))
-                      & ~cross)
-    return out
-
-
-def _extend(old: FloatArray | None, cap: int, fill: float) -> FloatArray:
-    out = np.full(cap, fill, dtype=np.float64)
-    if old is not None:
-        out[: old.size] = old
-    return out
-
-
-def _extend_bool(old: BoolArray | None, cap: int) -> BoolArray:
-    out = np.zeros(cap, dtype=bool)
-    if old is not None:
-        out[: old.size] = old
-    return out

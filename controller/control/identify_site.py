@@ -8,6 +8,15 @@ change. This module holds the few scalars for that one tracked episode and the v
 (`Identifier._site_commanded`) and turns each site sample into a power sample of the row
 (`Identifier.observe_site`).
 
+When (applied by identify.Identifier): an episode is tracked on the site meter only if, at its
+command, it is the only row opening an episode and the only row whose command moves its power,
+no other row has an open episode or a command in transit (`in_transit`: younger than max(10 s,
+its dead-time bound) plus twice its ramp time, unless a sample shows it arrived), and a site
+sample at most `max_age_s` old is the reference. Each later site sample is then a sample of
+that row, p0 + (p_w - reference p_w), fed to the episode like a MeterValues sample. Tracking
+stops for good (the episode goes on on MeterValues) once another row gets a command that moves
+it or a MeterValues sample shows another row moved by more than the identifier's `tol_w`.
+
 Pure: no I/O, no clock reads (`now_s` is an argument), never raises on odd input (non-finite or
 out-of-order site samples are ignored). It decides nothing about estimates (identify.py does) and
 writes no fleet column.
@@ -16,6 +25,7 @@ Limits (why an estimate from the site can be biased): anything else that changes
 power during the episode (base load, generation, a vehicle changing by itself without a command
 and without a MeterValues sample showing it) is attributed to the tracked row. Commands to other
 rows and MeterValues that show another row moving stop the tracking; base load steps do not.
+Only identify's median/MAD rule over several episodes guards against that.
 """
 
 from __future__ import annotations

@@ -7,10 +7,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from controller.control.identify import Identifier
+from controller.control.controller import Controller, ControlParams
+from controller.control.dispatch_comp import CompensatedDispatch
+from controller.control.energy import EnergyParams
+from controller.control.identify import Identifier, IdentParams
 from controller.control.services import contracts_from
+from controller.control.vehicles import lookup
 from controller.tools import evaluate as ev
 from sim_chargers.fleetfile import parse_fleet
+from sim_chargers.plant import VehiclePlant
 from sim_chargers.traces import Trace
 
 
@@ -53,3 +58,30 @@ def test_evaluate_identifies_start_delay_and_ramp_that_differ_from_the_prior(
 def test_evaluate_without_identification_keeps_the_library_priors(
         monkeypatch: pytest.MonkeyPatch) -> None:
     assert _run(monkeypatch, identify=False) == []
+
+
+def test_compensated_swaps_across_zero_identify_t_zero_in_fast_time() -> None:
+    # Between events the compensated dispatch swaps drifted pairs across zero (dispatch_comp
+    # ENERGY): +-500 W, then the other side. A 0.3 % band and 5 kWh batteries make a swap due
+    # every flip interval (30 s); the library's t_zero priors (= t_a: Ariya 0.5 s, Zoe 3.8 s)
+    # are far from these vehicles' 1.5 s and 1.0 s (+-20 % per vehicle)
+    spec = parse_fleet({"group": [
+        {"model": "Nissan Ariya", "count": 2, "charger_kw": 11, "soc": 0.5, "capacity_kwh": 5,
+         "t_zero_cross_s": 1.5},
+        {"model": "Renault Zoe 40", "count": 2, "charger_kw": 11, "soc": 0.5, "capacity_kwh": 5,
+         "t_zero_cross_s": 1.0}]})
+    priors = [lookup(m.name) for m in spec.models]
+    disp = CompensatedDispatch(priors, energy_params=EnergyParams(band_frac=0.003))
+    ctl = Controller(contracts_from([("DC", 20.0)]), ControlParams(tick_period_s=0.02),
+                     dispatch=disp)
+    plant = VehiclePlant(ev.vary(spec.params, 0.2, 0), spec.soc_frac)
+    fleet = ev.fleet_state(spec)
+    ident = Identifier(fleet, IdentParams(transport_delay_s=0.1))
+    loop = ev.ClosedLoop(plant, fleet, ctl, ocpp_delay_s=0.1, identifier=ident)
+    t = np.arange(180 * 50) / 50.0  # 3 min at 50 Hz, no event
+    loop.run(t, np.full(t.size, 50.0))
+    rows = [i for i in range(fleet.n) if "t_zero_s" in ident.identified(i)]
+    assert len(rows) >= 1
+    true_s, prior_s = plant.params.t_zero_s[rows], [priors[i].t_zero_cross_s for i in rows]
+    np.testing.assert_allclose(fleet.t_zero_s[rows], true_s, rtol=0.2)
+    assert np.all(np.abs(true_s / prior_s - 1.0) > 0.5)  # the prior would not have passed
