@@ -29,7 +29,7 @@ from controller.adapters.statefile import AcceptedStationsFile
 from controller.adapters.systemd import SystemdNotifier, watchdog_period_s
 from controller.adapters.telemetry import ConsoleTelemetry, Telemetry
 from controller.ageing_tracker import AgeingTracker, batteries_from, battery_for
-from controller.control import energy
+from controller.control import departure, energy
 from controller.control.controller import (
     Controller,
     ControlParams,
@@ -85,7 +85,10 @@ class Daemon:
             transport_delay_s=IDENT_TRANSPORT_DELAY_S,
             site_ref_max_age_s=settings.meter.stale_after_s))
         self.sync = FleetSync(self.fleet, {s.id: s for s in settings.ocpp.stations},
-                              refresh_s=settings.control.refresh_s, identifier=self.identifier)
+                              refresh_s=settings.control.refresh_s, identifier=self.identifier,
+                              vehicles={v.key: v for v in settings.vehicles})
+        self.departure = departure.DepartureParams(
+            margin_s=settings.energy.departure_margin_s)
         self.contracts: list[ContractedService] = contracts_from(
             ((s.name, s.contract_kw) for s in settings.services),
             overrides=settings.contract_overrides())
@@ -184,6 +187,7 @@ class Daemon:
         if self.fleet.n != self._windowed_rows:  # new rows only: not a per-row loop per tick
             energy.apply_windows(self.fleet, self._soc_windows, self._windowed_rows)
             self._windowed_rows = self.fleet.n
+        departure.update(self.fleet, start_s, self.departure)  # baselines toward departure SoCs
         freq = self.guard.freq_hz(start_s)
         # the site power closes the compensated dispatch's loop (SPEC §3.3 p_w); a sample is
         # fresh exactly when the frequency is (MeterGuard: within stale_after_s), never older

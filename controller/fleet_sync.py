@@ -10,12 +10,17 @@ Pure: no I/O, no clock reads (`now_s` is an argument), no asyncio. The compositi
 - A setpoint the station did not take (CALLERROR, timeout, Rejected) is retried after a
   back-off, not on the next tick: a station that rejects everything must not be flooded at the
   meter's rate (up to 50 Hz).
+- The vehicle on an EVSE is a property of its transaction, not of the EVSE: a new transaction
+  (or none) puts the row back to the station's vehicle prior and window, forgets what online
+  identification learnt and any departure; an idToken naming a configured `[[vehicle]]` then
+  sets that vehicle's prior, battery, window and departure SoC; ISO 15118 charging needs set
+  the departure time and the SoC the EV asks for (control.departure).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +30,7 @@ from controller.control.fleet import FleetState
 from controller.control.identify import Identifier
 from controller.control.vehicles import NEUTRAL, lookup
 from controller.ocpp import events as ev
-from controller.settings import StationConfig
+from controller.settings import StationConfig, VehicleConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +50,14 @@ class FleetSync:
     """Keeps FleetState in step with what the stations report."""
 
     def __init__(self, fleet: FleetState, stations: dict[str, StationConfig], *,
-                 refresh_s: float, identifier: Identifier | None = None) -> None:
+                 refresh_s: float, identifier: Identifier | None = None,
+                 vehicles: Mapping[str, VehicleConfig] | None = None) -> None:
         self.fleet = fleet
         self.identifier = identifier  # online identification: fed every EVSE power reading
         self._stations = stations
+        self._vehicles = dict(vehicles or {})  # VehicleConfig.key (casefolded idToken) -> it
+        self._tx: dict[int, str | None] = {}  # row -> transaction its vehicle belongs to
+        self._departure_soc: dict[int, float] = {}  # row -> configured departure SoC
         self._refresh_s = refresh_s
         self._failures: dict[int, int] = {}  # row -> consecutive failed setpoints
         self.closing = False  # shutdown begun: stations going away are expected
@@ -97,10 +106,61 @@ class FleetSync:
         f.tx_active[i] = e.transaction_id is not None and e.ev_connected
         f.setpoint_w[i] = np.nan  # a new transaction needs its own profile
         self._failures.pop(i, None)
+        if self._tx.get(i) != e.transaction_id or i not in self._tx:
+            self._vehicle_changed(sid, i)
+            self._tx[i] = e.transaction_id
         if e.transaction_id is None:  # the EV left: its reported limits leave with it
             rated_w = self._stations[sid].max_power_kw * 1000.0
             f.max_charge_w[i] = rated_w
             f.max_discharge_w[i] = rated_w if f.can_discharge[i] else 0.0
+        return None
+
+    def _vehicle_changed(self, sid: str, row: int) -> None:
+        """A new transaction or none: back to what the station config says (module rules)."""
+        f, st = self.fleet, self._stations[sid]
+        f.set_prior(row, lookup(st.vehicle) if st.vehicle else NEUTRAL)
+        f.soc_min_frac[row] = np.nan if st.soc_min is None else st.soc_min
+        f.soc_max_frac[row] = np.nan if st.soc_max is None else st.soc_max
+        for col in (f.departure_at_s, f.target_soc_frac, f.soc_floor_frac, f.soc_frac):
+            col[row] = np.nan
+        f.baseline_w[row] = 0.0
+        self._departure_soc.pop(row, None)
+        if self.identifier is not None:
+            self.identifier.forget(row)
+
+    def _identified(self, sid: str, e: ev.VehicleIdentified, now_s: float) -> Alarm | None:
+        v = self._vehicles.get(e.id_token.casefold())
+        if v is None:
+            log.info("station %s evse %d: idToken (%s) names no configured vehicle",
+                     sid, e.evse_id, e.token_type)
+            return None
+        f, i = self.fleet, self.row(sid, e.evse_id)
+        f.set_prior(i, lookup(v.model))
+        if v.capacity_kwh is not None:
+            f.capacity_wh[i] = 1000.0 * v.capacity_kwh
+        if v.soc_min is not None:
+            f.soc_min_frac[i] = v.soc_min
+        if v.soc_max is not None:
+            f.soc_max_frac[i] = v.soc_max
+        if v.departure_soc is not None:
+            self._departure_soc[i] = v.departure_soc
+            f.target_soc_frac[i] = np.fmax(f.target_soc_frac[i], v.departure_soc)
+        if self.identifier is not None:
+            self.identifier.forget(i)
+        log.info("station %s evse %d: vehicle %s (%s)", sid, e.evse_id, v.model, v.id_token)
+        return None
+
+    def _needs(self, sid: str, e: ev.EvNeedsReported, now_s: float) -> Alarm | None:
+        f, i = self.fleet, self.row(sid, e.evse_id)
+        if e.capacity_wh is not None:
+            f.capacity_wh[i] = e.capacity_wh
+        if e.soc_frac is not None:
+            f.soc_frac[i] = e.soc_frac
+        if e.departure_in_s is not None:
+            f.departure_at_s[i] = now_s + e.departure_in_s
+        if e.energy_wh is not None:  # what the EV asks for, on top of what it has now
+            asked = min(1.0, float(f.soc_frac[i] + e.energy_wh / f.capacity_wh[i]))
+            f.target_soc_frac[i] = np.fmax(asked, self._departure_soc.get(i, np.nan))
         return None
 
     def _meter(self, sid: str, e: ev.MeterReading, now_s: float) -> Alarm | None:
@@ -170,6 +230,8 @@ _HANDLERS: dict[type, _Handler] = {
     ev.StationBooted: FleetSync._booted,
     ev.StationLost: FleetSync._lost,
     ev.TransactionChanged: FleetSync._transaction,
+    ev.VehicleIdentified: FleetSync._identified,
+    ev.EvNeedsReported: FleetSync._needs,
     ev.MeterReading: FleetSync._meter,
     ev.EvLimitsReported: FleetSync._limits,
     ev.SetpointResult: FleetSync._result,

@@ -42,7 +42,9 @@ from controller.settings_types import (
     ServiceConfig,
     StationConfig,
     TlsConfig,
+    VehicleConfig,
 )
+from controller.settings_vehicles import parse_vehicles
 
 # The configuration's public API: the tables are defined in settings_types, imported from here.
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "Settings",
     "StationConfig",
     "TlsConfig",
+    "VehicleConfig",
     "load_settings",
     "parse_settings",
 ]
@@ -72,6 +75,7 @@ class Settings:
     control: ControlConfig = field(default_factory=ControlConfig)
     ageing: AgeingConfig = field(default_factory=AgeingConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
+    vehicles: tuple[VehicleConfig, ...] = ()
 
     @property
     def mqtt_prefix(self) -> str:
@@ -94,7 +98,7 @@ def parse_settings(doc: Mapping[str, Any]) -> Settings:
 
 def _parse(doc: Mapping[str, Any]) -> Settings:
     tc.reject_unknown(doc, {"site", "ocpp", "meter", "mqtt", "service", "control", "ageing",
-                            "energy"}, "")
+                            "energy", "vehicle"}, "")
     site = tc.table(doc.get("site", {}), "site", {"id"})
     site_id = tc.req_string(site, "id", "site")
     if any(c in site_id for c in "/#+") or len(site_id) > 64:
@@ -111,6 +115,7 @@ def _parse(doc: Mapping[str, Any]) -> Settings:
         control=parse_control(doc.get("control", {})),
         ageing=parse_ageing(doc.get("ageing", {})),
         energy=parse_energy(doc.get("energy", {})),
+        vehicles=parse_vehicles(doc.get("vehicle", [])),
     )
     if settings.control.refresh_s >= settings.ocpp.profile_validity_s:
         raise ConfigError(

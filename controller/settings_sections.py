@@ -66,11 +66,11 @@ def _station(raw: Any, path: str, profile: int) -> StationConfig:
         discharge=tc.choice(tbl, "discharge", path, "none", ("negative_limit", "none")),  # type: ignore[arg-type]
         vehicle=vehicle,
         max_power_kw=tc.num(tbl, "max_power_kw", path, 11.0, positive=True, hi=1000.0),
-        **_soc_window(tbl, path, None),
+        **soc_window(tbl, path, None),
     )
 
 
-def _soc_window(tbl: Mapping[str, Any], path: str,
+def soc_window(tbl: Mapping[str, Any], path: str,
                 default: tuple[float, float] | None) -> dict[str, Any]:
     """`soc_min`/`soc_max` (0..1, min < max); absent keys stay None without a default."""
     def get(key: str, i: int) -> float | None:
@@ -264,7 +264,9 @@ def parse_ageing(raw: Any) -> AgeingConfig:
 def parse_energy(raw: Any) -> EnergyConfig:
     """`[energy]`: the fleet SoC window and the energy-reserve alarm ratio."""
     path = "energy"
-    tbl = tc.table(raw, path, {"soc_min", "soc_max", "alarm_ratio"})
+    tbl = tc.table(raw, path, {"soc_min", "soc_max", "alarm_ratio", "departure_margin_s"})
     d = EnergyConfig()
-    return EnergyConfig(**_soc_window(tbl, path, (d.soc_min, d.soc_max)),
-                        alarm_ratio=tc.num(tbl, "alarm_ratio", path, d.alarm_ratio, lo=1, hi=10))
+    return EnergyConfig(**soc_window(tbl, path, (d.soc_min, d.soc_max)),
+                        alarm_ratio=tc.num(tbl, "alarm_ratio", path, d.alarm_ratio, lo=1, hi=10),
+                        departure_margin_s=tc.num(tbl, "departure_margin_s", path,
+                                                  d.departure_margin_s, lo=0, hi=86_400))

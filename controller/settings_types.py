@@ -34,6 +34,25 @@ class StationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class VehicleConfig:
+    """`[[vehicle]]`: a known vehicle, recognised by the idToken its transactions carry."""
+
+    id_token: str  # as the station reports it (RFID uid, or the EV's MAC with Autocharge)
+    model: str  # model library name: dynamics prior and battery size
+    capacity_kwh: float | None = None  # None: the model's battery
+    soc_min: float | None = None  # SoC window while it is plugged in; None: the station's
+    soc_max: float | None = None
+    # SoC it must have when it leaves (needs a departure time, which ISO 15118 vehicles report
+    # in NotifyEVChargingNeeds); None: only what the EV itself asks for (energyAmount)
+    departure_soc: float | None = None
+
+    @property
+    def key(self) -> str:
+        """idToken match key: OCPP 2.0.1 idTokens are case insensitive."""
+        return self.id_token.casefold()
+
+
+@dataclass(frozen=True, slots=True)
 class TlsConfig:
     cert_file: str
     key_file: str
@@ -135,4 +154,6 @@ class EnergyConfig:
     soc_max: float = 0.8
     # energy_reserve_low alarm when a contract can be held for less than this x its sustain
     alarm_ratio: float = 1.2
+    # a departure SoC is planned to be reached this long before the departure (control.departure)
+    departure_margin_s: float = 900.0
 

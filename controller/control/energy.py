@@ -70,9 +70,16 @@ class EnergyParams:
 
 
 def window(fleet: FleetState, params: EnergyParams) -> tuple[FloatArray, FloatArray]:
-    """(soc_min, soc_max) per row: the fleet's columns where finite, else the default."""
+    """(soc_min, soc_max) per row: the fleet's columns where finite, else the default.
+
+    A departure (control.departure) raises the minimum to its floor and the maximum to its
+    target where they lie beyond the configured window.
+    """
     lo = np.where(np.isfinite(fleet.soc_min_frac), fleet.soc_min_frac, params.soc_min_frac)
     hi = np.where(np.isfinite(fleet.soc_max_frac), fleet.soc_max_frac, params.soc_max_frac)
+    lo = np.fmax(lo, fleet.soc_floor_frac)  # fmax: NaN (no floor) keeps lo
+    departs = np.isfinite(fleet.departure_at_s)
+    hi = np.where(departs, np.fmax(hi, fleet.target_soc_frac), hi)
     return lo, np.maximum(hi, lo)
 
 

@@ -33,6 +33,12 @@ _FLOAT_FIELDS: dict[str, float] = {
     "capacity_wh": np.nan,
     "soc_min_frac": np.nan,
     "soc_max_frac": np.nan,
+    # Departure (control.departure): when the vehicle leaves (monotonic s, NaN: not known), the
+    # SoC it must have by then (NaN: none) and the SoC floor that keeps that reachable (NaN:
+    # none), which raises the window's minimum.
+    "departure_at_s": np.nan,
+    "target_soc_frac": np.nan,
+    "soc_floor_frac": np.nan,
     # Dynamics prior per row (control.dynamics): vehicles.NEUTRAL until `set_prior` names the
     # vehicle (config `vehicle`, or what the EV reports); later refined by identification.
     "t_a_s": NEUTRAL.t_a_s,  # start delay from idle
@@ -173,6 +179,18 @@ class FleetState:
     @property
     def soc_max_frac(self) -> FloatArray:
         return self._f["soc_max_frac"][: self.n]
+
+    @property
+    def departure_at_s(self) -> FloatArray:
+        return self._f["departure_at_s"][: self.n]
+
+    @property
+    def target_soc_frac(self) -> FloatArray:
+        return self._f["target_soc_frac"][: self.n]
+
+    @property
+    def soc_floor_frac(self) -> FloatArray:
+        return self._f["soc_floor_frac"][: self.n]
 
     @property
     def t_a_s(self) -> FloatArray:

@@ -28,6 +28,33 @@ class TransactionChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class VehicleIdentified:
+    """A transaction's idToken: an RFID card, or the EV's own MAC (EVCCID) with Autocharge or
+    ISO 15118 (idToken type "MacAddress"). Emitted once per transaction and token."""
+
+    evse_id: int
+    transaction_id: str
+    id_token: str
+    token_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class EvNeedsReported:
+    """ISO 15118 charging needs (NotifyEVChargingNeeds): when the EV leaves and what it wants.
+
+    departure_in_s: seconds from receipt to the EV's departureTime (None: not given).
+    energy_wh: energy the EV asks for by then (energyAmount; None: not given).
+    soc_frac / capacity_wh: the EV's own SoC and battery size (DC parameters only).
+    """
+
+    evse_id: int
+    departure_in_s: float | None
+    energy_wh: float | None
+    soc_frac: float | None
+    capacity_wh: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class MeterReading:
     evse_id: int
     power_w: float | None  # + import (charging), - export
@@ -87,6 +114,6 @@ class StationLost:
     reason: str
 
 
-Event = (StationBooted | EvseStatusChanged | TransactionChanged | MeterReading
-         | EvLimitsReported | SetpointResult | TriggerResult | CallFailed | ProtocolViolation
-         | StationConnected | StationLost)
+Event = (StationBooted | EvseStatusChanged | TransactionChanged | VehicleIdentified
+         | EvNeedsReported | MeterReading | EvLimitsReported | SetpointResult | TriggerResult
+         | CallFailed | ProtocolViolation | StationConnected | StationLost)

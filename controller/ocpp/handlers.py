@@ -15,13 +15,16 @@ from typing import Any
 from controller.ocpp.events import (
     Event,
     EvLimitsReported,
+    EvNeedsReported,
     EvseStatusChanged,
     MeterReading,
     ProtocolViolation,
     StationBooted,
     TransactionChanged,
+    VehicleIdentified,
 )
 from controller.ocpp.profiles import rfc3339_utc
+from controller.timefmt import parse_rfc3339_s
 
 Payload = dict[str, Any]
 Reply = tuple[Payload, list[Event]]
@@ -34,6 +37,7 @@ class EvseState:
     transaction_id: str | None = None
     ev_connected: bool = False
     connector_id: int | None = None  # last connector reported on this EVSE
+    id_token: str | None = None  # the idToken reported for the current transaction
 
 
 @dataclass(slots=True)
@@ -125,8 +129,15 @@ def transaction_event(p: Payload, st: StationState, wall_s: float) -> Reply:
         elif trigger in _CONNECT_TRIGGERS:
             evse.ev_connected = True
     events: list[Event] = []
+    if evse.transaction_id != before[0]:
+        evse.id_token = None  # a new transaction (or none): the vehicle may have changed
     if (evse.transaction_id, evse.ev_connected) != before:
         events.append(TransactionChanged(evse_id, evse.transaction_id, evse.ev_connected))
+    token = p.get("idToken")
+    if (evse.transaction_id == tx_id and token is not None
+            and token["idToken"] != evse.id_token):
+        evse.id_token = token["idToken"]
+        events.append(VehicleIdentified(evse_id, tx_id, token["idToken"], token["type"]))
     reading = _meter_reading(evse_id, p.get("meterValue", ()))
     if reading is not None:
         events.append(reading)
@@ -208,8 +219,29 @@ _LINE_TO_LINE_ABOVE_V = 300.0
 
 
 def notify_ev_charging_needs(p: Payload, st: StationState, wall_s: float) -> Reply:
-    """EV limits from ISO 15118 charging needs. 2.0.1 carries no discharge limit."""
+    """EV limits and departure needs from ISO 15118 charging needs (2.0.1: no discharge limit)."""
     needs = p["chargingNeeds"]
+    return {"status": "Accepted"}, [EvLimitsReported(p["evseId"], _ev_max_w(needs), None),
+                                    _ev_needs(p["evseId"], needs, wall_s)]
+
+
+def _ev_needs(evse_id: int, needs: Payload, wall_s: float) -> EvNeedsReported:
+    """departureTime relative to receipt; energyAmount (Wh); DC: stateOfCharge (%), capacity."""
+    departure = needs.get("departureTime")
+    at_s = parse_rfc3339_s(departure) if isinstance(departure, str) else None
+    params = needs.get("dcChargingParameters") or needs.get("acChargingParameters") or {}
+    energy = params.get("energyAmount")
+    soc = params.get("stateOfCharge")
+    capacity = params.get("evEnergyCapacity")
+    return EvNeedsReported(
+        evse_id, None if at_s is None else at_s - wall_s,
+        float(energy) if isinstance(energy, int | float) and energy >= 0 else None,
+        soc / 100.0 if isinstance(soc, int | float) and 0 <= soc <= 100 else None,
+        float(capacity) if isinstance(capacity, int | float) and capacity > 0 else None)
+
+
+def _ev_max_w(needs: Payload) -> float | None:
+    """The EV's charging power limit (W) from its AC or DC parameters; None if neither."""
     max_w: float | None = None
     if "dcChargingParameters" in needs:
         dc = needs["dcChargingParameters"]
@@ -221,7 +253,7 @@ def notify_ev_charging_needs(p: Payload, st: StationState, wall_s: float) -> Rep
         ac = needs["acChargingParameters"]
         max_w = ac_max_power_w(float(ac["evMaxCurrent"]), float(ac["evMaxVoltage"]),
                                needs["requestedEnergyTransfer"])
-    return {"status": "Accepted"}, [EvLimitsReported(p["evseId"], max_w, None)]
+    return max_w
 
 
 def ac_max_power_w(current_a: float, voltage_v: float, transfer_mode: str) -> float:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201 import enums as e
 from websockets.asyncio.client import connect
+
+from controller.control.vehicles import NEUTRAL, lookup
 
 from .conftest import PASSWORD, MeterFeed, daemon_doc, eventually
 
@@ -73,6 +75,63 @@ async def test_mobilityhouse_station_boots_and_its_limit_follows_frequency(start
                              what=f"limit {expected:.1f} W")
             meter.f_hz = 50.0
             await eventually(lambda: cp.limits_w[-1] == 0.0, what="back to baseline")
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+            await meter.close()
+
+
+async def test_the_vehicle_named_by_its_id_token_is_charged_for_its_departure(start_daemon):
+    # Issue 4 item 4 over real sockets: the transaction's idToken (the EV's MAC) names a
+    # configured LEAF that must leave at 60 %; its ISO 15118 charging needs give the departure
+    # (2 h 15 min away) and its SoC (50 % of 62 kWh). The profile offered at 50 Hz is the
+    # constant power that reaches 60 % 15 min early; the next transaction is a stranger again.
+    doc = daemon_doc(1, contract_kw=10.0, id_format="TP{:02d}")
+    doc["vehicle"] = [{"id_token": "0A1B2C3D4E5F", "model": "Nissan LEAF e+",
+                       "departure_soc": 0.6}]
+    daemon = await start_daemon(doc)
+    meter = MeterFeed(daemon.meter.port)
+    auth = base64.b64encode(f"TP01:{PASSWORD}".encode()).decode()
+    async with connect(f"ws://127.0.0.1:{daemon.server.port}/TP01", subprotocols=["ocpp2.0.1"],
+                       additional_headers={"Authorization": f"Basic {auth}"}) as ws:
+        cp = ThirdPartyStation("TP01", ws)
+        runner = asyncio.create_task(cp.start())
+        try:
+            await cp.call(call.BootNotification(
+                charging_station={"model": "ThirdParty", "vendor_name": "mobilityhouse"},
+                reason=e.BootReasonEnumType.power_up))
+            now = datetime.now(UTC)
+            await cp.call(call.TransactionEvent(
+                event_type=e.TransactionEventEnumType.started, timestamp=now.isoformat(),
+                trigger_reason=e.TriggerReasonEnumType.cable_plugged_in, seq_no=0,
+                transaction_info={"transaction_id": "tx-a",
+                                  "charging_state": e.ChargingStateEnumType.ev_connected},
+                evse={"id": 1, "connector_id": 1},
+                id_token={"id_token": "0a1b2c3d4e5f", "type": e.IdTokenEnumType.mac_address}))
+            departure = now + timedelta(hours=2, minutes=15)
+            await cp.call(call.NotifyEVChargingNeeds(evse_id=1, charging_needs={
+                "requested_energy_transfer": e.EnergyTransferModeEnumType.dc,
+                "departure_time": departure.isoformat(),
+                "dc_charging_parameters": {"ev_max_current": 30, "ev_max_voltage": 400,
+                                           "ev_max_power": 11000, "state_of_charge": 50,
+                                           "ev_energy_capacity": 62000}}))
+            meter.start()
+            need_w = 0.1 * 62_000 / daemon.departure.efficiency / 2.0
+            await eventually(lambda: bool(cp.limits_w) and abs(cp.limits_w[-1] - need_w) < 50,
+                             what=f"a {need_w:.0f} W departure baseline")
+            row = daemon.fleet.index[("TP01", 1)]
+            assert daemon.fleet.t_a_s[row] == lookup("Nissan LEAF e+").t_a_s
+            await cp.call(call.TransactionEvent(
+                event_type=e.TransactionEventEnumType.started,
+                timestamp=datetime.now(UTC).isoformat(),
+                trigger_reason=e.TriggerReasonEnumType.cable_plugged_in, seq_no=1,
+                transaction_info={"transaction_id": "tx-b",
+                                  "charging_state": e.ChargingStateEnumType.ev_connected},
+                evse={"id": 1, "connector_id": 1}))
+            await eventually(lambda: cp.profiles[-1]["transaction_id"] == "tx-b"
+                             and cp.limits_w[-1] == 0.0, what="the stranger's 0 W baseline")
+            assert daemon.fleet.t_a_s[row] == NEUTRAL.t_a_s
         finally:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):

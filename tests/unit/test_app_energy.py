@@ -125,3 +125,18 @@ def test_compensated_dispatch_publishes_its_readiness_and_alarms_when_it_cannot_
     bad._check_readiness()
     assert [a["kind"] for a in bad_tel.alarms()] == ["readiness_insufficient"]
     assert "eligibility" in str(bad_tel.alarms()[0]["message"])
+
+
+def test_a_departing_vehicle_is_charged_toward_its_target_on_every_tick() -> None:
+    # one row must leave in 2 h 15 min at 60 %, from 50 % of 87 kWh: the baseline is the
+    # constant power that gets there 15 min early ([energy] departure_margin_s), and the
+    # setpoint offered (no frequency: fallback, no response) is that baseline
+    d = make_daemon(0.5, Captured())
+    d.fleet.departure_at_s[0], d.fleet.target_soc_frac[0] = 8100.0, 0.6
+    d.tick()
+    need_w = 0.1 * 87_000 / d.departure.efficiency / 2.0
+    assert d.fleet.baseline_w[0] == pytest.approx(need_w)
+    assert (d.fleet.baseline_w[1:] == 0.0).all()
+    assert d.fleet.soc_floor_frac[0] > 0.2
+    assert d.fleet.setpoint_w[0] == pytest.approx(need_w, abs=1.0)
+    assert d.departure.margin_s == 900.0

@@ -8,9 +8,10 @@ import pytest
 
 from controller.control.fleet import FleetState
 from controller.control.identify import Identifier
+from controller.control.vehicles import lookup
 from controller.fleet_sync import RETRY_INITIAL_S, FleetSync
 from controller.ocpp import events as ev
-from controller.settings import StationConfig
+from controller.settings import StationConfig, VehicleConfig
 
 REFRESH_S = 10.0
 
@@ -144,3 +145,72 @@ def test_meter_values_feed_the_identifier_that_replaces_a_wrong_start_delay():
     assert abs(prior_t_a - 6.5) > 1.0  # the prior was wrong ...
     assert abs(float(fleet.t_a_s[i]) - 6.5) <= 0.1  # ... and is replaced by the measurement
     assert abs(float(fleet.ramp_up_w_s[i]) - 2000.0) <= 100.0
+
+
+# -- the vehicle belongs to the transaction (issue 4 items 1, 3 and 4) ---------------------------
+LEAF = VehicleConfig("04E91A2B3C4D80", "Nissan LEAF e+", capacity_kwh=60.0, soc_min=0.3,
+                     soc_max=0.9, departure_soc=0.85)
+
+
+def vehicle_sync(identifier: Identifier | None = None) -> FleetSync:
+    stations = {"CP1": StationConfig("CP1", discharge="negative_limit", vehicle="Nissan Ariya",
+                                     max_power_kw=11, soc_min=0.25)}
+    return FleetSync(FleetState(), stations, refresh_s=REFRESH_S, identifier=identifier,
+                     vehicles={LEAF.key: LEAF})
+
+
+def test_a_known_id_token_sets_the_vehicle_and_a_new_transaction_puts_the_station_back():
+    sync = vehicle_sync()
+    i = start_tx(sync)
+    f = sync.fleet
+    ariya, leaf = lookup("Nissan Ariya"), lookup("Nissan LEAF e+")
+    assert (f.t_a_s[i], f.capacity_wh[i]) == (ariya.t_a_s, 1000 * ariya.battery_kwh)
+    # idTokens are case insensitive (OCPP 2.0.1 IdTokenType)
+    sync.apply("CP1", ev.VehicleIdentified(1, "tx1", "04e91a2b3c4d80", "MacAddress"), 1.0)
+    assert (f.t_a_s[i], f.ramp_up_w_s[i]) == (leaf.t_a_s, leaf.ramp_up_w_s)
+    assert (f.capacity_wh[i], f.soc_min_frac[i], f.soc_max_frac[i]) == (60_000.0, 0.3, 0.9)
+    assert f.target_soc_frac[i] == 0.85
+    f.soc_frac[i] = 0.6
+    sync.apply("CP1", ev.TransactionChanged(1, None, ev_connected=False), 2.0)
+    assert (f.t_a_s[i], f.capacity_wh[i]) == (ariya.t_a_s, 1000 * ariya.battery_kwh)
+    assert f.soc_min_frac[i] == 0.25
+    assert math.isnan(f.soc_max_frac[i])
+    assert math.isnan(f.target_soc_frac[i])
+    assert math.isnan(f.soc_frac[i])
+
+
+def test_an_unknown_id_token_keeps_the_station_prior():
+    sync = vehicle_sync()
+    i = start_tx(sync)
+    sync.apply("CP1", ev.VehicleIdentified(1, "tx1", "FFFF", "ISO14443"), 1.0)
+    assert sync.fleet.t_a_s[i] == lookup("Nissan Ariya").t_a_s
+    assert math.isnan(sync.fleet.target_soc_frac[i])
+
+
+def test_ev_charging_needs_set_the_departure_and_the_soc_it_asks_for():
+    sync = vehicle_sync()
+    i = start_tx(sync)
+    f = sync.fleet
+    sync.apply("CP1", ev.EvNeedsReported(1, 7200.0, 20_000.0, 0.4, 80_000.0), 100.0)
+    assert f.departure_at_s[i] == 7300.0  # monotonic: receipt + 2 h
+    assert (f.soc_frac[i], f.capacity_wh[i]) == (0.4, 80_000.0)
+    assert f.target_soc_frac[i] == pytest.approx(0.4 + 20 / 80)
+    # a configured departure SoC is a floor under what the EV asks for
+    sync.apply("CP1", ev.VehicleIdentified(1, "tx1", LEAF.id_token, "MacAddress"), 101.0)
+    sync.apply("CP1", ev.EvNeedsReported(1, 3600.0, 1_000.0, 0.5, None), 102.0)
+    assert f.target_soc_frac[i] == 0.85
+
+
+def test_a_new_vehicle_forgets_what_identification_learnt_about_the_last_one():
+    sync = vehicle_sync()
+    ident = Identifier(sync.fleet)
+    sync.identifier = ident
+    i = start_tx(sync)
+    f = sync.fleet
+    f.t_c_s[i] = 0.4  # as if identified
+    f.dyn_identified_bits[i] = 2.0
+    f.dyn_changes[i] = 7.0
+    sync.apply("CP1", ev.TransactionChanged(1, "tx2", ev_connected=True), 5.0)
+    assert f.t_c_s[i] == lookup("Nissan Ariya").t_c_s
+    assert (f.dyn_identified_bits[i], f.dyn_changes[i]) == (0.0, 0.0)
+    assert ident.n_changes(i) == 0

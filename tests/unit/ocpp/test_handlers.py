@@ -3,11 +3,13 @@ import pytest
 from controller.ocpp import handlers
 from controller.ocpp.events import (
     EvLimitsReported,
+    EvNeedsReported,
     EvseStatusChanged,
     MeterReading,
     ProtocolViolation,
     StationBooted,
     TransactionChanged,
+    VehicleIdentified,
 )
 from controller.ocpp.handlers import HANDLERS, StationState
 from controller.ocpp.schemas import default_validators
@@ -177,7 +179,8 @@ def test_dc_charging_needs_report_ev_max_power():
     p = {"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "DC",
          "dcChargingParameters": {"evMaxCurrent": 100, "evMaxVoltage": 400, "evMaxPower": 11000}}}
     assert handlers.notify_ev_charging_needs(p, StationState(), WALL_S) == (
-        {"status": "Accepted"}, [EvLimitsReported(1, 11000.0, None)])
+        {"status": "Accepted"}, [EvLimitsReported(1, 11000.0, None),
+                                 EvNeedsReported(1, None, None, None, None)])
 
 
 def test_ac_charging_needs_report_current_times_voltage():
@@ -185,7 +188,7 @@ def test_ac_charging_needs_report_current_times_voltage():
          "acChargingParameters": {"energyAmount": 1, "evMinCurrent": 6, "evMaxCurrent": 16,
                                   "evMaxVoltage": 230}}}
     _, ev = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
-    assert ev == [EvLimitsReported(2, 3680.0, None)]
+    assert ev == [EvLimitsReported(2, 3680.0, None), EvNeedsReported(2, None, 1.0, None, None)]
 
 
 def _ac_needs(mode, amps, volts):
@@ -193,7 +196,7 @@ def _ac_needs(mode, amps, volts):
          "acChargingParameters": {"energyAmount": 1, "evMinCurrent": 6, "evMaxCurrent": amps,
                                   "evMaxVoltage": volts}}}
     default_validators().validate("NotifyEVChargingNeeds", "request", p)
-    _, (ev,) = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
+    _, (ev, _) = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
     assert isinstance(ev, EvLimitsReported)
     return ev.max_charge_w
 
@@ -218,7 +221,7 @@ def test_simulated_station_charging_needs_come_out_at_eleven_kilowatts():
     station = SimStation(StationConfig("CP001", "ws://127.0.0.1:1"), plant, 0)
     p = station._needs()
     assert p["chargingNeeds"]["requestedEnergyTransfer"] == "AC_three_phase"
-    _, (ev,) = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
+    _, (ev, _) = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
     assert isinstance(ev, EvLimitsReported)
     assert ev.max_charge_w == pytest.approx(11_000.0, rel=0.02)  # not 16 A x 400 V = 6.4 kW
 
@@ -266,3 +269,48 @@ def test_every_handler_answers_a_schema_valid_response(action):
     v.validate(action, "request", SAMPLE_REQUESTS[action])
     reply, _ = HANDLERS[action](SAMPLE_REQUESTS[action], StationState(), WALL_S)
     v.validate(action, "response", reply)
+
+
+def test_dc_charging_needs_report_departure_energy_soc_and_capacity():
+    p = {"evseId": 1, "chargingNeeds": {
+        "requestedEnergyTransfer": "DC", "departureTime": "2026-11-27T06:30:00+01:00",
+        "dcChargingParameters": {"evMaxCurrent": 100, "evMaxVoltage": 400, "energyAmount": 20000,
+                                 "stateOfCharge": 45, "evEnergyCapacity": 62000}}}
+    default_validators().validate("NotifyEVChargingNeeds", "request", p)
+    _, (_, needs) = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
+    # 06:30+01:00 is 05:30Z, 1.5 h after the receipt at 04:00Z
+    assert needs == EvNeedsReported(1, 5400.0, 20000.0, 0.45, 62000.0)
+
+
+def test_a_departure_time_without_an_offset_is_not_guessed():
+    p = {"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "DC",
+                                        "departureTime": "2026-11-27T06:30:00",
+                                        "dcChargingParameters": {"evMaxCurrent": 100,
+                                                                 "evMaxVoltage": 400}}}
+    _, (_, needs) = handlers.notify_ev_charging_needs(p, StationState(), WALL_S)
+    assert needs == EvNeedsReported(1, None, None, None, None)
+
+
+def _with_token(p, token, kind="MacAddress"):
+    p["idToken"] = {"idToken": token, "type": kind}
+    default_validators().validate("TransactionEvent", "request", p)
+    return p
+
+
+def test_the_transaction_id_token_identifies_the_vehicle_once_per_transaction():
+    st = StationState()
+    _, ev = handlers.transaction_event(_with_token(_tx("Started", "CablePluggedIn"), "A1B2"), st,
+                                       WALL_S)
+    assert ev == [TransactionChanged(1, "tx1", True), VehicleIdentified(1, "tx1", "A1B2",
+                                                                        "MacAddress")]
+    _, ev = handlers.transaction_event(_with_token(_tx("Updated", "MeterValuePeriodic",
+                                                       evse=None), "A1B2"), st, WALL_S)
+    assert ev == []  # the same token again: nothing new
+    # the next car on the same EVSE, authorised later in its transaction (Autocharge, RFID)
+    handlers.transaction_event(_tx("Ended", "EVDeparted", evse=None), st, WALL_S)
+    _, ev = handlers.transaction_event(_tx("Started", "CablePluggedIn", tx_id="tx2"), st, WALL_S)
+    assert ev == [TransactionChanged(1, "tx2", True)]
+    _, ev = handlers.transaction_event(_with_token(_tx("Updated", "Authorized", tx_id="tx2",
+                                                       evse=None), "A1B2", "ISO14443"), st,
+                                       WALL_S)
+    assert ev == [VehicleIdentified(1, "tx2", "A1B2", "ISO14443")]  # a new transaction: again
