@@ -214,7 +214,7 @@ class CompensatedDispatch:
     def _sides(self, fleet: FleetState, usable: BoolArray, cap: BoolArray) -> FloatArray:
         """+1 charge side / -1 discharge side per row; alternating within dynamics classes."""
         base = fleet.baseline_w
-        key = usable.tobytes() + cap.tobytes() + np.sign(np.round(base)).tobytes()
+        key = usable.tobytes() + cap.tobytes()
         if key != self._side_key:
             # dynamics classes: half-octave bins, so identified (+-20 %) rows still group
             def cls(x: FloatArray) -> FloatArray:
@@ -229,9 +229,14 @@ class CompensatedDispatch:
             self._cls = self._cls.reshape(-1).astype(np.intp)
             side = np.where(cap, side, 1.0)
             self._flip[:] = False
-            self._side = np.where(np.abs(base) >= self.params.keep_w, np.sign(base), side)
+            self._side = side
             self._side_key = key
-        return self._side
+        # a row with a baseline of its own (charging for a departure, control.departure)
+        # answers on that baseline's side, whatever the split chose: an offset on the other
+        # side would turn its charging around. Every tick, not cached: baselines move, and a
+        # baseline appearing on one row must not re-split the others.
+        own = np.sign(np.where(np.abs(base) >= _REACHED_W, base, 0.0))
+        return np.where(own != 0.0, own, self._side)
 
     def _offsets(self, side: FloatArray, free: BoolArray, flowing: BoolArray,  # noqa: PLR0917
                  ceil: FloatArray, floor: FloatArray, dt_s: float) -> FloatArray:
@@ -264,6 +269,7 @@ class CompensatedDispatch:
         dyn = self._energy_limits(fleet, Dynamics.from_fleet(fleet).pessimistic(p.margin_frac))
         dt = 0.0 if self._t_s is None else now_s - self._t_s
         self._sync(fleet, dyn, now_s)
+        self._out_of_service(~np.asarray(eligible, dtype=bool))
         model_now = self._st.p_w
         have_meas = np.isfinite(fleet.measured_w)
         self._st.p_w = np.where(self._fresh(have_meas), fleet.measured_w, model_now)
@@ -285,6 +291,22 @@ class CompensatedDispatch:
         self._cmd = cmd
         target = np.where(usable, cmd, fleet.baseline_w).astype(np.float64)
         return Split(target, down_w, up_w)
+
+    def _out_of_service(self, out: BoolArray) -> None:
+        """Rows out of service (no transaction, offline) restart from idle in the replica: the
+        next vehicle on the EVSE is another car, and nothing of the last one's flow, offset
+        or swap carries over (t_a applies until a measurement says otherwise)."""
+        if not out.any():
+            return
+        st = self._st
+        for col, idle in ((st.p_w, 0.0), (st.target_w, 0.0), (st.pending_w, 0.0),
+                          (st.pending_at_s, np.inf), (st.pending_from_s, np.inf),
+                          (self._offset, 0.0), (self._cmd, 0.0)):
+            col[out] = idle
+        self._flip &= ~out
+        self._crossing &= ~out
+        # commands still in flight to those rows will not reach the next vehicle
+        self._inflight = deque((at, mask & ~out, sp) for at, mask, sp in self._inflight)
 
     def _energy_limits(self, fleet: FleetState, dyn: Dynamics) -> Dynamics:
         """Row limits cut to what each row could hold for the sustain time (ENERGY)."""

@@ -323,3 +323,36 @@ def test_fast_time_feedback_is_the_same_with_the_plant_power_as_the_site_power()
     plant = VehiclePlant(vary(spec.params, 0.2, 0), spec.soc_frac)
     without = NoSiteMeter(plant, fleet_state(spec), ctl, ocpp_delay_s=0.1).run(t, f)
     np.testing.assert_allclose(with_site, without, atol=1e-6)
+
+
+@pytest.mark.parametrize("baseline_w", [600.0, 3000.0])
+def test_a_row_charging_for_its_departure_keeps_charging_whatever_side_the_split_chose(
+        baseline_w: float) -> None:
+    # the review's case: a departure baseline appears on a row the SoC split had put on the
+    # discharging half (row 1 of an equal-SoC pair); its offset must not turn it into export,
+    # and the others must not be re-split (no zero crossings: every other row keeps its side)
+    loop, _disp = settled_comp()
+    fleet = loop.fleet
+    sides_before = np.sign(fleet.setpoint_w).copy()
+    row = int(np.flatnonzero(sides_before < 0)[0])
+    fleet.baseline_w[row] = baseline_w
+    loop.run(20.0)
+    assert fleet.setpoint_w[row] > 0.9 * baseline_w  # charging (feedback trims it a little)
+    others = np.arange(fleet.n) != row
+    assert np.array_equal(np.sign(fleet.setpoint_w[others]), sides_before[others])
+    # the site sees the departure charging; the standing offsets still cancel around it
+    assert float(fleet.setpoint_w.sum()) == pytest.approx(baseline_w, abs=0.03 * 20 * KW)
+
+
+def test_a_row_out_of_service_restarts_from_idle_for_the_next_vehicle() -> None:
+    # the last car flowed at its standing offset; the next car on that EVSE is idle (t_a, not
+    # t_c): nothing of the old flow, offset or pending command may carry over in the replica
+    loop, disp = settled_comp()
+    fleet = loop.fleet
+    assert abs(disp._st.p_w[0]) > disp.params.keep_w - 1.0
+    fleet.tx_active[0] = False
+    fleet.measured_w[0] = np.nan  # as fleet_sync leaves a row between vehicles
+    loop.run(0.3, meter_values=False)
+    st = disp._st
+    assert (st.p_w[0], st.target_w[0], disp._offset[0]) == (0.0, 0.0, 0.0)
+    assert not np.isfinite(st.pending_at_s[0])
