@@ -66,6 +66,7 @@ class SimFleet:
             SimStation(StationConfig(
                 station_id=settings.csms.id_format.format(i + 1), csms_url=settings.csms.url,
                 password=settings.csms.password, ssl=ctx, discharge=settings.csms.discharge,
+                ocpp_version=settings.csms.ocpp_version,
                 baseline_w=settings.baseline_kw * 1000.0,
                 meter_values_period_s=settings.meter_values_period_s),
                 self.plant, i, on_profile=on_profile, clock=clock, wall=wall)

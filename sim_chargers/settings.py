@@ -25,8 +25,9 @@ class CsmsConfig:
     url: str = "ws://127.0.0.1:9000"  # the station id is appended: ws://host:port/CP001
     password: str | None = None  # Basic auth, shared by all sim stations (16-40 chars)
     id_format: str = "CP{:03d}"  # numbered from 1 in fleet order
-    discharge: bool = True  # stations accept negative limits (legacy 2.0.1 discharge)
+    discharge: bool = True  # stations follow negative limits (2.0.1) / setpoints (2.1)
     ca_file: Path | None = None  # CA bundle to verify a wss:// CSMS
+    ocpp_version: Literal["2.0.1", "2.1"] = "2.0.1"  # subprotocol every station offers
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,8 @@ def _path(tbl: Mapping[str, Any], key: str, path: str, base: Path) -> Path | Non
 
 def _csms(raw: Any, base: Path) -> CsmsConfig:
     p = "csms"
-    tbl = tc.table(raw, p, {"url", "password", "id_format", "discharge", "ca_file"})
+    tbl = tc.table(raw, p, {"url", "password", "id_format", "discharge", "ca_file",
+                            "ocpp_version"})
     d = CsmsConfig()
     url = tc.string(tbl, "url", p, d.url, non_empty=True) or d.url
     if not url.startswith(("ws://", "wss://")):
@@ -81,8 +83,9 @@ def _csms(raw: Any, base: Path) -> CsmsConfig:
         raise SimConfigError(f"csms.id_format: {fmt!r} cannot format a number: {exc}") from None
     if not sid or len(sid) > 48 or "/" in sid:  # identifierString, used in the URL path
         raise SimConfigError(f"csms.id_format: {sid!r} is not a valid station identity")
+    version = tc.choice(tbl, "ocpp_version", p, d.ocpp_version, ("2.0.1", "2.1"))
     return CsmsConfig(url, password, fmt, tc.boolean(tbl, "discharge", p, d.discharge),
-                      _path(tbl, "ca_file", p, base))
+                      _path(tbl, "ca_file", p, base), version)  # type: ignore[arg-type]
 
 
 def _site_meter(raw: Any) -> SiteMeterConfig:

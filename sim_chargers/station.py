@@ -1,4 +1,4 @@
-"""One simulated OCPP 2.0.1 charging station with one EVSE, over raw websockets + orjson.
+"""One simulated OCPP 2.0.1 or 2.1 charging station with one EVSE, over raw websockets + orjson.
 
 An edge: it owns one websocket connection, makes its CALLs through a CallChannel
 (call_channel.py) and drives one row of a shared VehiclePlant through a ProfileFollower
@@ -13,6 +13,11 @@ boot `interval`. Incoming: SetChargingProfile, ClearChargingProfile, Reset, Trig
 anything else gets CALLERROR NotImplemented. A BootNotification is sent on every
 (re)connection: a CSMS must accept it at any time and it lets a per-connection CSMS session
 learn the station again.
+
+OCPP version (`StationConfig.ocpp_version`): the station offers that one subprotocol
+("ocpp2.0.1" or "ocpp2.1"), validates incoming CALLs against its schemas and, under 2.1, follows
+CentralSetpoint periods (signed `setpoint`) as it follows negative limits under 2.0.1
+(sim_chargers/station_modes.py); a 2.1 station that may discharge reports AC_BPT charging needs.
 
 The frames and payloads, and how a TriggerMessage is answered (F06), are built by the pure
 sim_chargers/station_messages.py; this module sends them, in order: a TriggerMessageResponse
@@ -38,8 +43,9 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from controller.ocpp import versions
 from controller.ocpp.errors import FORMAT_VIOLATION, ValidationError
-from controller.ocpp.schemas import default_validators
+from controller.ocpp.schemas import Validators, default_validators, validators_for
 from sim_chargers.call_channel import CallChannel, CallFailed
 from sim_chargers.chargeprofile import ActiveProfile, ProfileRejected, accept_profile, clear_matches
 from sim_chargers.plant import VehiclePlant
@@ -59,10 +65,12 @@ from sim_chargers.station_messages import (
     transaction_event_request,
     trigger_answer,
 )
+from sim_chargers.station_modes import as_limits
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOL = Subprotocol("ocpp2.0.1")
+SUBPROTOCOL = Subprotocol("ocpp2.0.1")  # the default version's subprotocol
+OCPP_VERSIONS: tuple[versions.OcppVersion, ...] = (versions.V201, versions.V21)
 ProfileHook = Callable[[str, int, float, float], None]  # (station_id, evse_id, limit_w, recv_s)
 
 
@@ -80,7 +88,8 @@ class StationConfig:
     ssl: ssl.SSLContext | None = None
     vendor_name: str = "v2ghub"  # BootNotification, <= 50 chars
     model: str = "sim-v2g-evse"  # BootNotification, <= 20 chars
-    discharge: bool = True  # accept negative limits (legacy 2.0.1 convention, SPEC §2.4)
+    discharge: bool = True  # follow negative limits / setpoints (SPEC §2.4); else clamp to 0
+    ocpp_version: versions.OcppVersion = versions.V201  # "2.0.1" or "2.1": subprotocol offered
     baseline_w: float = 0.0  # setpoint with no profile in force (SPEC §2.4 safe fallback)
     meter_values_period_s: float = 5.0
     ev_charging_needs: bool = True
@@ -114,6 +123,13 @@ class SimStation:
         self._tx_started = False
         self._seq_no = 0
         self._needs_sent = False
+        if cfg.ocpp_version not in OCPP_VERSIONS:
+            raise ValueError(f"ocpp_version must be one of {OCPP_VERSIONS}, "
+                             f"got {cfg.ocpp_version!r}")
+        self._subprotocol = Subprotocol(versions.subprotocol(cfg.ocpp_version))
+        self._validators: Validators = validators_for(cfg.ocpp_version)
+        with contextlib.suppress(ValidationError):  # compile now: the first profile stays fast
+            self._validators.validate("SetChargingProfile", "request", {})
         self._calls = CallChannel(cfg.station_id, cfg.call_timeout_s)
         self._boot_ok = False
         self._rng = random.Random(cfg.station_id)  # jitter only, not crypto
@@ -174,13 +190,15 @@ class SimStation:
 
     async def _connect_once(self) -> None:
         url = f"{self.cfg.csms_url.rstrip('/')}/{self.station_id}"
-        async with connect(url, subprotocols=[SUBPROTOCOL], additional_headers=self._headers(),
+        async with connect(url, subprotocols=[self._subprotocol],
+                           additional_headers=self._headers(),
                            ssl=self.cfg.ssl, proxy=None, compression=None,
                            open_timeout=self.cfg.open_timeout_s, user_agent_header=None,
                            ping_interval=self.cfg.ping_interval_s,
                            max_size=self.cfg.max_frame_bytes) as ws:
-            if ws.subprotocol != SUBPROTOCOL:
-                raise ConnectionError(f"CSMS did not accept {SUBPROTOCOL} ({ws.subprotocol})")
+            if ws.subprotocol != self._subprotocol:
+                raise ConnectionError(
+                    f"CSMS did not accept {self._subprotocol} ({ws.subprotocol})")
             self.connected = True
             self.connections += 1
             self._after_reply.clear()
@@ -264,8 +282,10 @@ class SimStation:
 
     def _needs(self) -> dict[str, Any]:
         par = self.plant.params
-        return charging_needs_request(float(par.max_charge_w[self.row]),
-                                      float(par.capacity_wh[self.row]), self.soc_frac)
+        bidirectional = self.cfg.ocpp_version == versions.V21 and self.cfg.discharge
+        return charging_needs_request(
+            float(par.max_charge_w[self.row]), float(par.capacity_wh[self.row]), self.soc_frac,
+            max_discharge_w=float(par.max_discharge_w[self.row]) if bidirectional else None)
 
     def meter_values_payload(self, context: str = "Sample.Periodic") -> dict[str, Any]:
         """MeterValues request: import/export power (W, magnitudes) and SoC (%)."""
@@ -314,7 +334,7 @@ class SimStation:
         if handler is None:
             return error_frame(uid, "NotImplemented", f"{action} is not implemented")
         try:
-            default_validators().validate(action, "request", payload)
+            self._validators.validate(action, "request", payload)
             result = handler(self, payload, recv_s)
         except (ValidationError, KeyError, ValueError, TypeError, IndexError):
             log.warning("%s: malformed %s", self.station_id, action, exc_info=True)
@@ -327,6 +347,8 @@ class SimStation:
 
     def _set_profile(self, payload: dict[str, Any], recv_s: float) -> dict[str, Any]:
         try:
+            if self.cfg.ocpp_version == versions.V21:
+                payload = as_limits(payload)  # operationMode -> signed limit per period
             prof = accept_profile(payload, evse_id=EVSE_ID, transaction_id=self.transaction_id,
                                   now_s=recv_s, wall_s=self._wall())
         except ProfileRejected as rej:

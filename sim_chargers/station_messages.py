@@ -1,4 +1,4 @@
-"""The simulated station's OCPP 2.0.1 messages: frames, request payloads, TriggerMessage rules.
+"""The simulated station's OCPP 2.0.1 / 2.1 messages: frames, requests, TriggerMessage rules.
 
 PURE: builds OCPP-J frames and the request payloads a one-EVSE station sends (boot, status,
 transaction events, meter values, charging needs) from values passed in, and decides how a
@@ -11,6 +11,9 @@ chargingState and a meterValue with context Trigger (F06.FR.07), only for a tran
 reported Started; StatusNotification needs evse.id and evse.connectorId (F06.FR.12);
 BootNotification is Rejected once booted (F06.FR.17); MeterValues and Heartbeat are sent as
 asked; anything else is NotImplemented.
+
+OCPP 2.1: every request here is valid under both versions' schemas (tests check it); only the
+charging needs differ, a bidirectional 2.1 station reporting AC_BPT with v2xChargingParameters.
 """
 
 from __future__ import annotations
@@ -96,15 +99,27 @@ def meter_values_request(power_w: float, soc_frac: float, wall_s: float,
             sv(soc_frac * 100.0, "SoC", "Percent")]}]}
 
 
-def charging_needs_request(max_charge_w: float, capacity_wh: float,
-                           soc_frac: float) -> dict[str, Any]:
-    """NotifyEVChargingNeeds request: three-phase AC, current from the charge limit at 230 V."""
+def charging_needs_request(max_charge_w: float, capacity_wh: float, soc_frac: float, *,
+                           max_discharge_w: float | None = None) -> dict[str, Any]:
+    """NotifyEVChargingNeeds request: three-phase AC, current from the charge limit at 230 V.
+
+    Args:
+        max_discharge_w: OCPP 2.1 only, for a station that may discharge: the request asks
+            for bidirectional AC (AC_BPT, ISO 15118-20) and adds v2xChargingParameters with
+            maxChargePower and maxDischargePower (W, >= 0). None: the 2.0.1 charge-only form.
+    """
     amps = max(1, round(max_charge_w / (230.0 * 3)))
     energy = capacity_wh * (1.0 - soc_frac)
-    return {"evseId": EVSE_ID, "chargingNeeds": {
+    needs: dict[str, Any] = {
         "requestedEnergyTransfer": "AC_three_phase",
         "acChargingParameters": {"energyAmount": round(energy), "evMinCurrent": 6,
-                                 "evMaxCurrent": amps, "evMaxVoltage": 400}}}
+                                 "evMaxCurrent": amps, "evMaxVoltage": 400}}
+    if max_discharge_w is not None:
+        needs["requestedEnergyTransfer"] = "AC_BPT"
+        needs["availableEnergyTransfer"] = ["AC_three_phase", "AC_BPT"]
+        needs["v2xChargingParameters"] = {"maxChargePower": round(max_charge_w, 1),
+                                          "maxDischargePower": round(max(max_discharge_w, 0.0), 1)}
+    return {"evseId": EVSE_ID, "chargingNeeds": needs}
 
 
 # -- TriggerMessage ----------------------------------------------------------------------------

@@ -1,9 +1,13 @@
-"""OCPP 2.0.1 websocket server: drives one StationSession per configured station.
+"""OCPP 2.0.1 / 2.1 websocket server: drives one StationSession per configured station.
 
 The edge only moves bytes: authenticate the handshake, feed received text to the session, write
 what it queues, and run poll() at its deadlines. Every protocol decision lives in
 controller.ocpp.session. Security profiles (OCPP 2.0.1 Part 2 §A00): 0 none (loopback only),
 1 HTTP Basic, 2 TLS + Basic, 3 mutual TLS (client certificate CN = station id).
+
+Subprotocols: "ocpp2.1" and "ocpp2.0.1", 2.1 preferred when a station offers both
+(controller.ocpp.versions); the negotiated version goes to the session, which validates and
+shapes every message for it.
 
 A second connection for a station id replaces the first: the old one is closed with 1000
 ("replaced by a new connection"), its outstanding call fails at once, and the session (boot and
@@ -35,6 +39,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
+from controller.ocpp import versions
 from controller.ocpp.events import Event, StationBooted, StationConnected, StationLost
 from controller.ocpp.schemas import default_validators
 from controller.ocpp.session import SessionParams, StationSession
@@ -42,7 +47,9 @@ from controller.settings import OcppConfig, StationConfig
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOL = Subprotocol("ocpp2.0.1")
+SUBPROTOCOL = Subprotocol("ocpp2.0.1")  # the 2.0.1 subprotocol (kept for callers and tests)
+# Preference order: websockets picks the first of ours the station offered (2.1 first).
+SUBPROTOCOLS = [Subprotocol(name) for name in versions.SUBPROTOCOLS]
 REPLACED_CLOSE_CODE = 1000  # normal closure: the station itself opened a newer connection
 _REALM = 'Basic realm="v2ghub", charset="UTF-8"'
 
@@ -97,7 +104,7 @@ class OcppServer:
         cfg = self._cfg
         self._server = await serve(
             self._handle, cfg.host, cfg.port,
-            subprotocols=[SUBPROTOCOL],  # no common subprotocol -> websockets answers 400
+            subprotocols=SUBPROTOCOLS,  # no common subprotocol -> websockets answers 400
             process_request=self._process_request,
             ssl=self._ssl_context(),
             max_size=cfg.max_frame_bytes,
@@ -207,8 +214,9 @@ class OcppServer:
             closing.add_done_callback(self._closing.discard)
         conn = _Conn(station_id, ws, session)
         self._conns[station_id] = conn
-        session.connection_made()
-        self._emit(station_id, [StationConnected(booted=session.booted)])
+        version = versions.version_of(ws.subprotocol) or versions.V201
+        session.connection_made(version)
+        self._emit(station_id, [StationConnected(booted=session.booted, ocpp_version=version)])
         conn.wake.set()  # pending setpoints held while offline go out now
         writer = asyncio.create_task(self._write_loop(conn), name=f"ocpp-writer-{station_id}")
         reason = "closed"

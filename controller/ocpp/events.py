@@ -102,9 +102,11 @@ class ProtocolViolation:
 class StationConnected:
     """A websocket for the station opened (emitted by the adapter). `booted`: the session is
     already accepted (booted earlier on this daemon, or remembered across a restart), so the
-    station is in service without a new BootNotification."""
+    station is in service without a new BootNotification. `ocpp_version`: the version
+    negotiated for this connection ("2.0.1" or "2.1")."""
 
     booted: bool
+    ocpp_version: str = "2.0.1"
 
 
 @dataclass(frozen=True, slots=True)

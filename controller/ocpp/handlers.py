@@ -1,7 +1,11 @@
-"""One small function per incoming OCPP 2.0.1 action: (payload, station state) -> (reply, events).
+"""One small function per incoming OCPP action: (payload, station state) -> (reply, events).
 
-Payloads arrive already validated against their request schema. Handlers update the station's
-per-EVSE state (transactions, EV presence) and return the response payload plus events.
+The same handlers serve OCPP 2.0.1 and 2.1: payloads arrive already validated against their
+version's request schema, and every reply is valid under both versions' response schemas
+(the required fields and enum values used here did not change in 2.1; tests check both).
+Fields only 2.1 has (NotifyEVChargingNeeds v2xChargingParameters) are read when present.
+Handlers update the station's per-EVSE state (transactions, EV presence) and return the
+response payload plus events.
 No I/O, no clock reads: wall time comes in as `wall_s`.
 """
 
@@ -219,10 +223,28 @@ _LINE_TO_LINE_ABOVE_V = 300.0
 
 
 def notify_ev_charging_needs(p: Payload, st: StationState, wall_s: float) -> Reply:
-    """EV limits and departure needs from ISO 15118 charging needs (2.0.1: no discharge limit)."""
+    """EV limits and departure needs from ISO 15118 charging needs.
+
+    2.0.1 has no discharge limit; 2.1 may add v2xChargingParameters whose maxChargePower and
+    maxDischargePower (W, >= 0, min of EV and EVSE) take precedence. "Accepted" (2.1: the
+    message was processed) rather than NoChargingProfile: we do send TxProfiles.
+    """
     needs = p["chargingNeeds"]
-    return {"status": "Accepted"}, [EvLimitsReported(p["evseId"], _ev_max_w(needs), None),
-                                    _ev_needs(p["evseId"], needs, wall_s)]
+    max_charge_w, max_discharge_w = _ev_max_w(needs), None
+    v2x = needs.get("v2xChargingParameters")
+    if v2x is not None:
+        max_charge_w = _non_negative(v2x.get("maxChargePower"), max_charge_w)
+        max_discharge_w = _non_negative(v2x.get("maxDischargePower"), None)
+    return {"status": "Accepted"}, [
+        EvLimitsReported(p["evseId"], max_charge_w, max_discharge_w),
+        _ev_needs(p["evseId"], needs, wall_s)]
+
+
+def _non_negative(value: Any, default: float | None) -> float | None:
+    """A finite power >= 0 (W) as float, else `default`."""
+    if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return default
 
 
 def _ev_needs(evse_id: int, needs: Payload, wall_s: float) -> EvNeedsReported:

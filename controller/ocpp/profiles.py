@@ -1,7 +1,17 @@
-"""SetChargingProfile (OCPP 2.0.1) builders: a readable dict path and a pre-serialised fast path.
+"""SetChargingProfile builders (OCPP 2.0.1 and 2.1): a readable dict path and a fast path.
 
 Every profile is a TxProfile, Absolute, in W, with one period starting at 0, and lapses by itself
 (`duration` and `validTo`, SPEC §2.4) so a charger falls back to its baseline if we go silent.
+The period carries one signed power value in W (one decimal at most, SPEC §2.4), in one of two
+shapes:
+- `{"startPeriod": 0, "limit": L}`: every 2.0.1 profile (a negative L is the legacy discharge
+  convention) and 2.1 profiles to stations that may not discharge (operationMode absent =
+  ChargingOnly, L >= 0).
+- `{"startPeriod": 0, "operationMode": "CentralSetpoint", "setpoint": S}`: 2.1 profiles to
+  stations that may discharge (2.1 Part 2 §Q, central setpoint; S < 0 discharges). `limit` is
+  optional in this mode (2.1 schema) and is left out, as is `dischargeLimit`: bounds from the
+  EVSE rating repeat what the station enforces anyway, and bounds equal to S would forbid the
+  small overshoot the mode allows. The frame keeps the same size and per-send cost as the 2.0.1 one.
 Its startSchedule lies SCHEDULE_BACKDATE_S in the past so a charger whose clock lags still
 applies it at once.
 Its id is stable per EVSE so a new profile replaces the previous one at the same stackLevel
@@ -18,10 +28,12 @@ from controller.ocpp.rpc import CALL
 from controller.ocpp.schemas import Validators
 from controller.timefmt import rfc3339_utc
 
-__all__ = ["ACTION", "SCHEDULE_BACKDATE_S", "ProfileFrameEncoder", "build_set_charging_profile",
-           "profile_id", "rfc3339_utc", "round_limit_w", "schedule_duration_s"]
+__all__ = ["ACTION", "CENTRAL_SETPOINT", "SCHEDULE_BACKDATE_S", "ProfileFrameEncoder",
+           "build_set_charging_profile", "profile_id", "rfc3339_utc", "round_limit_w",
+           "schedule_duration_s", "schedule_period"]
 
 ACTION = "SetChargingProfile"
+CENTRAL_SETPOINT = "CentralSetpoint"  # OCPP 2.1 OperationModeEnumType
 
 # startSchedule is backdated by this much: a charger whose clock lags ours by up to this long
 # still sees a schedule that has already started (otherwise it would hold its old limit until
@@ -47,9 +59,18 @@ def profile_id(evse_id: int, profile_id_base: int) -> int:
     return profile_id_base + evse_id
 
 
+def schedule_period(limit_w: float, *, central_setpoint: bool = False) -> dict[str, Any]:
+    """The one chargingSchedulePeriod: `limit`, or (2.1) CentralSetpoint with `setpoint`."""
+    if central_setpoint:
+        return {"startPeriod": 0, "operationMode": CENTRAL_SETPOINT,
+                "setpoint": round_limit_w(limit_w)}
+    return {"startPeriod": 0, "limit": round_limit_w(limit_w)}
+
+
 def build_set_charging_profile(*, evse_id: int, transaction_id: str, limit_w: float,
                                wall_s: float, validity_s: float, profile_id_base: int,
-                               stack_level: int) -> dict[str, Any]:
+                               stack_level: int, central_setpoint: bool = False,
+                               ) -> dict[str, Any]:
     """Build a SetChargingProfileRequest payload (the reference, readable path).
 
     Args:
@@ -61,6 +82,8 @@ def build_set_charging_profile(*, evse_id: int, transaction_id: str, limit_w: fl
             seconds) runs from the backdated start to about the same moment.
         profile_id_base: chargingProfile.id = base + evse_id.
         stack_level: stackLevel of our profiles.
+        central_setpoint: OCPP 2.1 only: the period is operationMode CentralSetpoint with
+            the signed `setpoint` instead of `limit` (for stations that may discharge).
     """
     pid = profile_id(evse_id, profile_id_base)
     return {
@@ -77,8 +100,8 @@ def build_set_charging_profile(*, evse_id: int, transaction_id: str, limit_w: fl
                 "startSchedule": rfc3339_utc(wall_s - SCHEDULE_BACKDATE_S),
                 "duration": schedule_duration_s(validity_s),
                 "chargingRateUnit": "W",
-                "chargingSchedulePeriod": [{"startPeriod": 0,
-                                            "limit": round_limit_w(limit_w)}],
+                "chargingSchedulePeriod": [schedule_period(
+                    limit_w, central_setpoint=central_setpoint)],
             }],
         },
     }
@@ -90,10 +113,15 @@ class ProfileFrameEncoder:
     The frame text equals `encode_call(uid, ACTION, build_set_charging_profile(...))` byte for
     byte (tests prove it). The first frame for each EVSE is checked against the schema; later
     frames only change values whose types the template fixes, so they are not re-validated.
+    With `central_setpoint` (OCPP 2.1 stations that may discharge) the period is CentralSetpoint
+    with `setpoint`; `validators` must then be the 2.1 ones.
     """
 
     def __init__(self, *, validity_s: float, profile_id_base: int, stack_level: int,
-                 validators: Validators | None = None) -> None:
+                 validators: Validators | None = None, central_setpoint: bool = False) -> None:
+        self._period_head = (f'"startPeriod":0,"operationMode":"{CENTRAL_SETPOINT}","setpoint":'
+                             if central_setpoint else '"startPeriod":0,"limit":')
+        self.central_setpoint = central_setpoint
         self._validity_s = validity_s
         self._duration = schedule_duration_s(validity_s)
         self._base = profile_id_base
@@ -111,7 +139,7 @@ class ProfileFrameEncoder:
             '","transactionId":',
             f',"chargingSchedule":[{{"id":{pid},"startSchedule":"',
             f'","duration":{self._duration},"chargingRateUnit":"W",'
-            f'"chargingSchedulePeriod":[{{"startPeriod":0,"limit":',
+            f'"chargingSchedulePeriod":[{{{self._period_head}',
         )
         self._templates[evse_id] = parts
         return parts

@@ -1,8 +1,9 @@
-"""OCPP 2.0.1 payload validation: fastjsonschema validators compiled once per action.
+"""OCPP 2.0.1 and 2.1 payload validation: fastjsonschema validators compiled once per action.
 
-The schemas are the official ones shipped in the `ocpp` package (ocpp/v201/schemas). A validator is
-compiled lazily on first use and cached for the life of the Validators object (~7 us per check
-instead of ~150 us with jsonschema, PITFALLS.md). No I/O beyond reading those package files once;
+The schemas are the official ones shipped in the `ocpp` package (ocpp/v201/schemas and
+ocpp/v21/schemas). A validator is compiled lazily on first use and cached for the life of the
+Validators object, one object per version (~7 us per check instead of ~150 us with jsonschema,
+PITFALLS.md). No I/O beyond reading those package files once;
 validate() raises only ValidationError.
 """
 
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 import fastjsonschema
 
+from controller.ocpp import versions
 from controller.ocpp.errors import (
     FORMAT_VIOLATION,
     OCCURRENCE_CONSTRAINT_VIOLATION,
@@ -55,6 +57,10 @@ class Validators:
     """Lazily compiled, cached schema validators for one OCPP version's actions."""
 
     def __init__(self, version: str = "v201") -> None:
+        """Args: version: the `ocpp` package module of the schemas, "v201" or "v21"."""
+        self.package = version
+        self.ocpp_version: versions.OcppVersion = (
+            versions.V21 if version == versions.SCHEMA_PACKAGES[versions.V21] else versions.V201)
         self._dir = importlib.resources.files(f"ocpp.{version}") / "schemas"
         self._actions = frozenset(
             p.name.removesuffix("Request.json")
@@ -101,6 +107,11 @@ class Validators:
 
 
 @cache
+def validators_for(version: versions.OcppVersion) -> Validators:
+    """One process-wide Validators per OCPP version (compiled validators are shared)."""
+    return Validators(versions.SCHEMA_PACKAGES[version])
+
+
 def default_validators() -> Validators:
-    """One process-wide Validators for OCPP 2.0.1 (compiled validators are shared)."""
-    return Validators("v201")
+    """The process-wide Validators for OCPP 2.0.1."""
+    return validators_for(versions.V201)

@@ -1,4 +1,4 @@
-"""StationSession: the sans-I/O OCPP 2.0.1 state machine for one charging station.
+"""StationSession: the sans-I/O OCPP 2.0.1 / 2.1 state machine for one charging station.
 
 Text frames in (receive_text), events and frames out (data_to_send). It answers the station's
 CALLs, tracks boot and per-EVSE transactions, and runs the CSMS -> station CALL channel:
@@ -6,6 +6,11 @@ one outstanding CALL per connection (OCPP-J Part 4 §4.1.1) fed by a short queue
 TriggerMessage requests and, behind it, a latest-value-wins setpoint slot per EVSE, served
 round-robin. No asyncio, no sockets, no clock reads: `now_s` (monotonic) and `wall_s` (Unix)
 are arguments. receive_text/poll/connection_lost never raise.
+
+OCPP version: each connection speaks one version, negotiated at the websocket handshake
+(versions.py) and handed in by connection_made(). Every message in and out is validated against
+that version's schemas; setpoints to a 2.1 station that may discharge go out as CentralSetpoint
+periods with a signed `setpoint`, all others as a `limit` (profiles.py).
 
 Restart recovery: a station only sends BootNotification after its own reboot, not after the
 CSMS restarts, and it does not repeat TransactionEvent Started. A session created with
@@ -20,7 +25,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from controller.ocpp import errors, rpc
+from controller.ocpp import errors, rpc, versions
 from controller.ocpp.events import (
     CallFailed,
     Event,
@@ -31,7 +36,7 @@ from controller.ocpp.events import (
 from controller.ocpp.handlers import HANDLERS, StationState
 from controller.ocpp.profiles import ACTION as SET_CHARGING_PROFILE
 from controller.ocpp.profiles import ProfileFrameEncoder
-from controller.ocpp.schemas import Validators
+from controller.ocpp.schemas import Validators, validators_for
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +95,10 @@ class StationSession:
 
     def __init__(self, station_id: str, *, discharge_allowed: bool, params: SessionParams,
                  validators: Validators, previously_accepted: bool = False) -> None:
-        """Create the session.
+        """Create the session (OCPP 2.0.1 until connection_made() names another version).
 
         Args:
+            validators: the OCPP 2.0.1 validators (other versions use validators_for()).
             previously_accepted: this CSMS accepted the station's boot before it restarted
                 (persisted by an adapter). The station is then treated as booted without a new
                 BootNotification and is asked to re-report its transactions (F06).
@@ -100,11 +106,12 @@ class StationSession:
         self.station_id = station_id
         self.discharge_allowed = discharge_allowed
         self.params = params
+        self._validators_201 = validators
         self._validators = validators
+        self._version: versions.OcppVersion = versions.V201
         self._state = StationState(heartbeat_interval_s=params.heartbeat_interval_s)
-        self._encoder = ProfileFrameEncoder(
-            validity_s=params.profile_validity_s, profile_id_base=params.profile_id_base,
-            stack_level=params.stack_level, validators=validators)
+        self._encoders: dict[versions.OcppVersion, ProfileFrameEncoder] = {}
+        self._encoder = self._encoder_for(versions.V201)
         self._out: list[str] = []
         self._pending: dict[int, float] = {}  # evse_id -> limit_w; insertion order = fairness
         self._outstanding: _Outstanding | None = None
@@ -117,7 +124,23 @@ class StationSession:
         self._reports_requested = False  # a TransactionEvent trigger was Accepted
         self._status_requested: set[int] = set()
 
+    def _encoder_for(self, version: versions.OcppVersion) -> ProfileFrameEncoder:
+        """One frame encoder per version, built once (its templates are validated once)."""
+        enc = self._encoders.get(version)
+        if enc is None:
+            p = self.params
+            enc = self._encoders[version] = ProfileFrameEncoder(
+                validity_s=p.profile_validity_s, profile_id_base=p.profile_id_base,
+                stack_level=p.stack_level, validators=self._validators,
+                central_setpoint=version == versions.V21 and self.discharge_allowed)
+        return enc
+
     # -- state ------------------------------------------------------------------------------
+
+    @property
+    def ocpp_version(self) -> versions.OcppVersion:
+        """The version of the current (or last) connection."""
+        return self._version
 
     @property
     def booted(self) -> bool:
@@ -316,8 +339,18 @@ class StationSession:
 
     # -- connection -------------------------------------------------------------------------
 
-    def connection_made(self) -> None:
-        """A (new) websocket to this station is open; calls may start again."""
+    def connection_made(self, ocpp_version: versions.OcppVersion = versions.V201) -> None:
+        """A (new) websocket to this station is open; calls may start again.
+
+        Args:
+            ocpp_version: the version negotiated for this connection; every message is
+                validated against its schemas and setpoints take its profile shape.
+        """
+        if ocpp_version != self._version:
+            self._version = ocpp_version
+            self._validators = (self._validators_201 if ocpp_version == versions.V201
+                                else validators_for(ocpp_version))
+            self._encoder = self._encoder_for(ocpp_version)
         self._connected = True
 
     def connection_lost(self, now_s: float) -> list[Event]:
