@@ -56,6 +56,9 @@ TickHook = Callable[[float, "TickResult", "Daemon"], None]
 SHORTFALL_TOL_FRAC = 0.03
 # ... for longer than DC's full-delivery time (1 s, SPEC §2.1), so a ramp is not an alarm.
 SHORTFALL_HOLD_S = 1.0
+# readiness_insufficient only once it has lasted this long: after a restart the stations come
+# back one by one, and the offsets are re-sized as they do (dispatch_comp.ready_resize_s)
+READINESS_HOLD_S = 60.0
 # Alarms of one kind are re-published at most this often (a flapping meter must not flood MQTT).
 ALARM_REPEAT_S = 10.0
 # Meter samples tick at once, but not closer than this: SPEC §3.3's fastest meter is 50 Hz, so a
@@ -87,6 +90,7 @@ class Daemon:
         self.sync = FleetSync(self.fleet, {s.id: s for s in settings.ocpp.stations},
                               refresh_s=settings.control.refresh_s, identifier=self.identifier,
                               vehicles={v.key: v for v in settings.vehicles})
+        self._readiness_bad_since: float | None = None  # insufficient since (monotonic s)
         self.departure = departure.DepartureParams(
             margin_s=settings.energy.departure_margin_s)
         self.contracts: list[ContractedService] = contracts_from(
@@ -97,8 +101,6 @@ class Daemon:
         en = settings.energy
         self.energy = energy.EnergyParams(soc_min_frac=en.soc_min, soc_max_frac=en.soc_max,
                                           alarm_ratio=en.alarm_ratio)
-        self._soc_windows = {s.id: (s.soc_min, s.soc_max) for s in settings.ocpp.stations}
-        self._windowed_rows = 0  # rows whose per-station SoC window is written
         self.controller = Controller(self.contracts, ControlParams.from_config(settings.control),
                                      dispatch=make_dispatch(settings.control.dispatch,
                                                             energy=self.energy))
@@ -184,9 +186,6 @@ class Daemon:
     def tick(self) -> TickResult:
         """One control pass: frequency -> fleet request -> setpoints offered to stations."""
         start_s = self._clock()
-        if self.fleet.n != self._windowed_rows:  # new rows only: not a per-row loop per tick
-            energy.apply_windows(self.fleet, self._soc_windows, self._windowed_rows)
-            self._windowed_rows = self.fleet.n
         departure.update(self.fleet, start_s, self.departure)  # baselines toward departure SoCs
         freq = self.guard.freq_hz(start_s)
         # the site power closes the compensated dispatch's loop (SPEC §3.3 p_w); a sample is
@@ -305,10 +304,17 @@ class Daemon:
         return d.readiness if isinstance(d, CompensatedDispatch) else None
 
     def _check_readiness(self) -> None:
-        """Alarm when the standing offset cannot make a contract deliverable by its deadline."""
+        """Alarm when the standing offset cannot make a contract deliverable by its deadline
+        for READINESS_HOLD_S on end (stations coming up one by one are not an alarm)."""
         ready = self._readiness()
         f = self.fleet
+        now = self._clock()
         if ready is None or ready.sufficient or not (f.online & f.tx_active).any():
+            self._readiness_bad_since = None
+            return
+        if self._readiness_bad_since is None:
+            self._readiness_bad_since = now
+        if now - self._readiness_bad_since < READINESS_HOLD_S:
             return
         self._alarm("readiness_insufficient", "readiness_insufficient",
                     f"the vehicles in service cannot reach every contract's full delivery "

@@ -10,11 +10,14 @@ Pure: no I/O, no clock reads (`now_s` is an argument), no asyncio. The compositi
 - A setpoint the station did not take (CALLERROR, timeout, Rejected) is retried after a
   back-off, not on the next tick: a station that rejects everything must not be flooded at the
   meter's rate (up to 50 Hz).
-- The vehicle on an EVSE is a property of its transaction, not of the EVSE: a new transaction
-  (or none) puts the row back to the station's vehicle prior and window, forgets what online
-  identification learnt and any departure; an idToken naming a configured `[[vehicle]]` then
-  sets that vehicle's prior, battery, window and departure SoC; ISO 15118 charging needs set
-  the departure time and the SoC the EV asks for (control.departure).
+- The vehicle on an EVSE is a property of its transaction, not of the EVSE: when a transaction
+  ends (or another replaces it) the row goes back to the station's vehicle prior, window and
+  rating, and forgets its SoC, departure and what online identification learnt. What arrives
+  before the next transaction starts (ISO 15118 charging needs come first with TxStartPoint
+  EnergyTransfer) belongs to the next vehicle and is kept. An idToken naming a configured
+  `[[vehicle]]` sets that vehicle's prior, battery, window and departure SoC; charging needs
+  set the departure time, the EV's battery and the SoC it asks for (control.departure), the
+  latter once a SoC is known (AC vehicles report none with their needs).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class FleetSync:
         self._vehicles = dict(vehicles or {})  # VehicleConfig.key (casefolded idToken) -> it
         self._tx: dict[int, str | None] = {}  # row -> transaction its vehicle belongs to
         self._departure_soc: dict[int, float] = {}  # row -> configured departure SoC
+        self._asked_wh: dict[int, float] = {}  # row -> energyAmount waiting for a SoC
+        self._ev_capacity_wh: dict[int, float] = {}  # row -> battery size the EV reported
         self._refresh_s = refresh_s
         self._failures: dict[int, int] = {}  # row -> consecutive failed setpoints
         self.closing = False  # shutdown begun: stations going away are expected
@@ -70,9 +75,18 @@ class FleetSync:
             return known
         row = self.fleet.row(station_id, evse_id, max_power_w=st.max_power_kw * 1000.0,
                              can_discharge=st.discharge == "negative_limit")
-        # dynamics prior of the configured vehicle (settings validated the name); else NEUTRAL
-        self.fleet.set_prior(row, lookup(st.vehicle) if st.vehicle else NEUTRAL)
+        self._station_defaults(station_id, row)
         return row
+
+    def _station_defaults(self, sid: str, row: int) -> None:
+        """The station's vehicle prior (settings validated the name; else NEUTRAL), its SoC
+        window (None: the [energy] default) and its rating."""
+        f, st = self.fleet, self._stations[sid]
+        f.set_prior(row, lookup(st.vehicle) if st.vehicle else NEUTRAL)
+        f.soc_min_frac[row] = np.nan if st.soc_min is None else st.soc_min
+        f.soc_max_frac[row] = np.nan if st.soc_max is None else st.soc_max
+        f.max_charge_w[row] = st.max_power_kw * 1000.0
+        f.max_discharge_w[row] = f.max_charge_w[row] if f.can_discharge[row] else 0.0
 
     def apply(self, station_id: str, event: object, now_s: float) -> Alarm | None:
         """Apply one event; returns an alarm to publish, if any."""
@@ -106,25 +120,22 @@ class FleetSync:
         f.tx_active[i] = e.transaction_id is not None and e.ev_connected
         f.setpoint_w[i] = np.nan  # a new transaction needs its own profile
         self._failures.pop(i, None)
-        if self._tx.get(i) != e.transaction_id or i not in self._tx:
-            self._vehicle_changed(sid, i)
-            self._tx[i] = e.transaction_id
-        if e.transaction_id is None:  # the EV left: its reported limits leave with it
-            rated_w = self._stations[sid].max_power_kw * 1000.0
-            f.max_charge_w[i] = rated_w
-            f.max_discharge_w[i] = rated_w if f.can_discharge[i] else 0.0
+        previous = self._tx.get(i)
+        if previous is not None and previous != e.transaction_id:
+            self._vehicle_changed(sid, i)  # that vehicle left: its figures leave with it
+        self._tx[i] = e.transaction_id
         return None
 
     def _vehicle_changed(self, sid: str, row: int) -> None:
-        """A new transaction or none: back to what the station config says (module rules)."""
-        f, st = self.fleet, self._stations[sid]
-        f.set_prior(row, lookup(st.vehicle) if st.vehicle else NEUTRAL)
-        f.soc_min_frac[row] = np.nan if st.soc_min is None else st.soc_min
-        f.soc_max_frac[row] = np.nan if st.soc_max is None else st.soc_max
-        for col in (f.departure_at_s, f.target_soc_frac, f.soc_floor_frac, f.soc_frac):
+        """A transaction ended or was replaced: back to the station config (module rules)."""
+        f = self.fleet
+        self._station_defaults(sid, row)
+        for col in (f.departure_at_s, f.target_soc_frac, f.soc_floor_frac, f.soc_frac,
+                    f.measured_w):
             col[row] = np.nan
         f.baseline_w[row] = 0.0
-        self._departure_soc.pop(row, None)
+        for per_row in (self._departure_soc, self._asked_wh, self._ev_capacity_wh):
+            per_row.pop(row, None)
         if self.identifier is not None:
             self.identifier.forget(row)
 
@@ -138,6 +149,8 @@ class FleetSync:
         f.set_prior(i, lookup(v.model))
         if v.capacity_kwh is not None:
             f.capacity_wh[i] = 1000.0 * v.capacity_kwh
+        elif i in self._ev_capacity_wh:  # what the EV itself reported beats the model's
+            f.capacity_wh[i] = self._ev_capacity_wh[i]
         if v.soc_min is not None:
             f.soc_min_frac[i] = v.soc_min
         if v.soc_max is not None:
@@ -147,21 +160,34 @@ class FleetSync:
             f.target_soc_frac[i] = np.fmax(f.target_soc_frac[i], v.departure_soc)
         if self.identifier is not None:
             self.identifier.forget(i)
-        log.info("station %s evse %d: vehicle %s (%s)", sid, e.evse_id, v.model, v.id_token)
+        # the idToken itself (an RFID uid, an EV's MAC) stays out of the log
+        log.info("station %s evse %d: configured vehicle %s (by %s idToken)", sid, e.evse_id,
+                 v.model, e.token_type)
         return None
 
     def _needs(self, sid: str, e: ev.EvNeedsReported, now_s: float) -> Alarm | None:
         f, i = self.fleet, self.row(sid, e.evse_id)
         if e.capacity_wh is not None:
-            f.capacity_wh[i] = e.capacity_wh
+            f.capacity_wh[i] = self._ev_capacity_wh[i] = e.capacity_wh
         if e.soc_frac is not None:
             f.soc_frac[i] = e.soc_frac
         if e.departure_in_s is not None:
             f.departure_at_s[i] = now_s + e.departure_in_s
         if e.energy_wh is not None:  # what the EV asks for, on top of what it has now
-            asked = min(1.0, float(f.soc_frac[i] + e.energy_wh / f.capacity_wh[i]))
-            f.target_soc_frac[i] = np.fmax(asked, self._departure_soc.get(i, np.nan))
+            self._asked_wh[i] = e.energy_wh
+            self._asked_target(i)
         return None
+
+    def _asked_target(self, row: int) -> None:
+        """Turn a waiting energyAmount into a target SoC once SoC and capacity are known."""
+        f = self.fleet
+        asked_wh = self._asked_wh.get(row)
+        soc, cap_wh = float(f.soc_frac[row]), float(f.capacity_wh[row])
+        if asked_wh is None or not (np.isfinite(soc) and np.isfinite(cap_wh) and cap_wh > 0):
+            return
+        del self._asked_wh[row]
+        target = float(np.minimum(1.0, soc + asked_wh / cap_wh))
+        f.target_soc_frac[row] = np.fmax(target, self._departure_soc.get(row, np.nan))
 
     def _meter(self, sid: str, e: ev.MeterReading, now_s: float) -> Alarm | None:
         if e.evse_id < 1:
@@ -173,6 +199,7 @@ class FleetSync:
                 self.identifier.observe(i, now_s, e.power_w)
         if e.soc_frac is not None:
             self.fleet.soc_frac[i] = e.soc_frac
+            self._asked_target(i)
         return None
 
     def _limits(self, sid: str, e: ev.EvLimitsReported, now_s: float) -> Alarm | None:

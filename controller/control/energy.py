@@ -31,7 +31,7 @@ Conversion losses are not in the energy figures (94.7-99 %, seed): `alarm_ratio`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -257,15 +257,3 @@ def headroom(fleet: FleetState, eligible: BoolArray, contracts: Sequence[Contrac
 def reserve_low(rooms: Sequence[ContractHeadroom], ratio: float) -> list[ContractHeadroom]:
     """Contracts that cannot be held for `ratio` x their sustain time (the alarm's trigger)."""
     return [r for r in rooms if r.low(ratio)]
-
-
-def apply_windows(fleet: FleetState, windows: Mapping[str, tuple[float | None, float | None]],
-                  first_row: int) -> None:
-    """Write per-station SoC windows into rows `first_row..n-1` (new rows only, not per tick).
-
-    `windows` maps a station id to its (soc_min, soc_max); None keeps the default (NaN).
-    """
-    for i in range(first_row, fleet.n):
-        lo, hi = windows.get(fleet.keys[i][0], (None, None))
-        fleet.soc_min_frac[i] = np.nan if lo is None else lo
-        fleet.soc_max_frac[i] = np.nan if hi is None else hi

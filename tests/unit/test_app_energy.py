@@ -45,8 +45,8 @@ def make_daemon(soc: float, tel: Captured, **station: object) -> Daemon:
     doc["ocpp"]["station"][0].update(vehicle="Nissan Ariya", **station)
     d = Daemon(parse_settings(doc), telemetry=tel, clock=lambda: 0.0, wall=lambda: 1e9)
     for i in range(20):  # 20 Ariyas (87 kWh) behind one station id: enough for 100 kW of DC-L
-        r = d.fleet.row("CP001", i + 1, max_power_w=10 * KW, can_discharge=True)
-        d.fleet.set_prior(r, lookup("Nissan Ariya"))
+        r = d.sync.row("CP001", i + 1)  # as a station's first event creates it
+        d.fleet.max_charge_w[r] = d.fleet.max_discharge_w[r] = 10 * KW
         d.fleet.online[r] = d.fleet.tx_active[r] = True
         d.fleet.soc_frac[r] = soc
     return d
@@ -82,10 +82,8 @@ def test_no_alarm_while_the_reserve_lasts_more_than_the_margin() -> None:
     assert tel.alarms() == []
 
 
-def test_station_soc_window_reaches_the_fleet_rows_on_the_next_tick() -> None:
+def test_station_soc_window_is_in_the_fleet_rows_from_their_creation() -> None:
     d = make_daemon(0.5, Captured(), soc_min=0.3, soc_max=0.7)
-    assert np.isnan(d.fleet.soc_min_frac).all()
-    d.tick()
     assert np.all(d.fleet.soc_min_frac == 0.3)
     assert np.all(d.fleet.soc_max_frac == 0.7)
     # the narrower window leaves 20 x 87 kWh x 20 % = 348 kWh: 3.48 h at 100 kW
@@ -97,12 +95,14 @@ def test_naive_dispatch_publishes_no_readiness() -> None:
     assert make_daemon(0.5, Captured()).fleet_snapshot()["readiness"] is None
 
 
-def compensated_daemon(tel: Captured, model: str, count: int, contract_kw: float) -> Daemon:
+def compensated_daemon(tel: Captured, model: str, count: int, contract_kw: float,
+                       clock: list[float] | None = None) -> Daemon:
     doc = tomllib.loads((ROOT / "config" / "v2ghub.minimal.toml").read_text())
     doc["control"] = {**doc.get("control", {}), "dispatch": "compensated"}
     doc["service"] = [{"name": "DC", "contract_kw": contract_kw}]
     doc["ocpp"]["station"][0].update(vehicle=model)
-    d = Daemon(parse_settings(doc), telemetry=tel, clock=lambda: 0.0, wall=lambda: 1e9)
+    now = clock if clock is not None else [0.0]
+    d = Daemon(parse_settings(doc), telemetry=tel, clock=lambda: now[0], wall=lambda: 1e9)
     for i in range(count):
         r = d.fleet.row("CP001", i + 1, max_power_w=11 * KW, can_discharge=True)
         d.fleet.set_prior(r, lookup(model))
@@ -120,8 +120,14 @@ def test_compensated_dispatch_publishes_its_readiness_and_alarms_when_it_cannot_
     assert ok.fleet_snapshot()["readiness"] == {"offset_w": 2000.0, "sufficient": True}
     ok._check_readiness()
     assert ok_tel.alarms() == []
-    bad = compensated_daemon(bad_tel, "VW ID3", 20, 40.0)
+    clock = [0.0]
+    bad = compensated_daemon(bad_tel, "VW ID3", 20, 40.0, clock)
     assert bad.fleet_snapshot()["readiness"] == {"offset_w": 5000.0, "sufficient": False}
+    bad._check_readiness()
+    clock[0] = 59.0
+    bad._check_readiness()
+    assert bad_tel.alarms() == []  # not before it has lasted a minute (stations coming up)
+    clock[0] = 60.0
     bad._check_readiness()
     assert [a["kind"] for a in bad_tel.alarms()] == ["readiness_insufficient"]
     assert "eligibility" in str(bad_tel.alarms()[0]["message"])

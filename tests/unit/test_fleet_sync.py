@@ -214,3 +214,40 @@ def test_a_new_vehicle_forgets_what_identification_learnt_about_the_last_one():
     assert f.t_c_s[i] == lookup("Nissan Ariya").t_c_s
     assert (f.dyn_identified_bits[i], f.dyn_changes[i]) == (0.0, 0.0)
     assert ident.n_changes(i) == 0
+
+
+def test_an_ac_vehicle_s_energy_request_waits_for_a_soc_instead_of_asking_for_100_percent():
+    sync = vehicle_sync()
+    i = start_tx(sync)
+    f = sync.fleet
+    f.capacity_wh[i] = 80_000.0
+    sync.apply("CP1", ev.EvNeedsReported(1, 8 * 3600.0, 5_000.0, None, None), 1.0)
+    assert math.isnan(f.target_soc_frac[i])  # AC needs carry no SoC: no guess
+    sync.apply("CP1", ev.MeterReading(1, power_w=0.0, soc_frac=0.5), 2.0)
+    assert f.target_soc_frac[i] == pytest.approx(0.5 + 5 / 80)
+
+
+def test_charging_needs_before_the_transaction_starts_belong_to_the_next_vehicle():
+    # TxStartPoint EnergyTransfer: ISO 15118 needs arrive before TransactionEvent Started
+    sync = vehicle_sync()
+    sync.apply("CP1", ev.StationBooted("V", "M"), 0.0)
+    sync.apply("CP1", ev.EvNeedsReported(1, 3600.0, 10_000.0, 0.4, 50_000.0), 1.0)
+    sync.apply("CP1", ev.TransactionChanged(1, "tx1", ev_connected=True), 2.0)
+    f, i = sync.fleet, sync.fleet.index[("CP1", 1)]
+    assert (f.departure_at_s[i], f.soc_frac[i], f.capacity_wh[i]) == (3601.0, 0.4, 50_000.0)
+    assert f.target_soc_frac[i] == pytest.approx(0.6)
+    # identification keeps the battery the EV reported over the model's nominal one
+    sync.apply("CP1", ev.VehicleIdentified(1, "tx1", LEAF.id_token, "MacAddress"), 3.0)
+    assert f.capacity_wh[i] == 60_000.0  # the [[vehicle]] capacity_kwh is explicit: it wins
+
+
+def test_a_transaction_replaced_directly_drops_the_last_vehicle_s_limits_and_power():
+    sync = vehicle_sync()
+    i = start_tx(sync)
+    f = sync.fleet
+    sync.apply("CP1", ev.EvLimitsReported(1, max_charge_w=3_700.0, max_discharge_w=None), 1.0)
+    sync.apply("CP1", ev.MeterReading(1, power_w=-3_000.0, soc_frac=0.7), 1.5)
+    sync.apply("CP1", ev.TransactionChanged(1, "tx2", ev_connected=True), 2.0)
+    assert f.max_charge_w[i] == 11_000.0
+    assert math.isnan(f.measured_w[i])
+    assert math.isnan(f.soc_frac[i])

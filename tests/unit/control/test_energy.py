@@ -174,19 +174,6 @@ def test_unknown_soc_gives_no_hold_time_limit() -> None:
     assert room.to_dict()["hold_s"] is None
 
 
-def test_station_windows_are_written_into_new_rows_only() -> None:
-    fleet = fleet_at([0.5, 0.5])
-    energy.apply_windows(fleet, {"CP0": (0.3, None)}, 0)
-    assert fleet.soc_min_frac[0] == 0.3
-    assert np.isnan(fleet.soc_max_frac[0])
-    assert np.isnan(fleet.soc_min_frac[1])
-    fleet.row("CP9", 1, max_power_w=11 * KW, can_discharge=True)
-    energy.apply_windows(fleet, {"CP0": (0.9, 0.95), "CP9": (0.1, 0.7)}, 2)
-    assert fleet.soc_min_frac.tolist()[0] == 0.3  # not rewritten
-    assert fleet.soc_min_frac[2] == 0.1
-    assert fleet.soc_max_frac[2] == 0.7
-
-
 def test_set_prior_gives_the_row_its_battery_capacity() -> None:
     fleet = fleet_at([0.5])
     assert fleet.capacity_wh[0] == ARIYA_WH
