@@ -42,23 +42,29 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 
+Steps = tuple[tuple[float, float], ...]  # (deadline s, W due by then), deadlines ascending
+
+
 @dataclass(frozen=True, slots=True)
 class Need:
-    """Contracted power (W >= 0) and full-delivery deadline (s) per direction."""
+    """What the contracts ask of each direction: for each distinct full-delivery deadline, the
+    power (W >= 0) of the contracts due by then. DC-L 100 kW + DR-L 50 kW is
+    ((1 s, 100 kW), (10 s, 150 kW)): DR's part is not due within DC's second."""
 
-    down_w: float = 0.0  # export: Low products and FCR
-    up_w: float = 0.0  # import: High products and FCR
-    down_deadline_s: float = 1.0
-    up_deadline_s: float = 1.0
+    down: Steps = ()  # export: Low products and FCR
+    up: Steps = ()  # import: High products and FCR
+
+
+def _steps(contracts: Sequence[ContractedService]) -> Steps:
+    deadlines = sorted({c.definition.full_s for c in contracts})
+    return tuple((d, float(sum(c.contract_w for c in contracts if c.definition.full_s <= d)))
+                 for d in deadlines)
 
 
 def need_from(contracts: Sequence[ContractedService]) -> Need:
-    """Responses add (SPEC §2.1): powers sum per direction; the tightest deadline governs."""
-    down = [c for c in contracts if c.definition.direction != "high"]
-    up = [c for c in contracts if c.definition.direction != "low"]
-    return Need(sum(c.contract_w for c in down), sum(c.contract_w for c in up),
-                min((c.definition.full_s for c in down), default=1.0),
-                min((c.definition.full_s for c in up), default=1.0))
+    """Responses add (SPEC §2.1): per direction, the power due by each deadline."""
+    return Need(_steps([c for c in contracts if c.definition.direction != "high"]),
+                _steps([c for c in contracts if c.definition.direction != "low"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +81,20 @@ def swing_w(offsets_w: FloatArray, side: FloatArray, dyn: Dynamics, rows: BoolAr
     """(down, up) swing in W of `rows` by `deadline_s`, one value per candidate offset.
 
     `side` is +1 (charging half) / -1 (discharging half) per row; each row's offset is the
-    candidate capped at `max_frac` of its limit on its side (as the dispatch caps it).
+    candidate capped at `max_frac` of its limit on its side, and the larger half scaled down
+    so the halves cancel, as the dispatch does (`_offsets`): one free row holds no offset.
     """
     tau = np.maximum(deadline_s - delay_s - dyn.t_c_s, 0.0)[rows]
     fall_w, rise_w = dyn.ramp_down_w_s[rows] * tau, dyn.ramp_up_w_s[rows] * tau
     chg = side[rows] > 0
     limit = np.where(chg, dyn.max_charge_w[rows], dyn.max_discharge_w[rows])
     o = np.minimum(offsets_w[:, None], max_frac * limit[None, :])  # (K, n)
+    pos, neg = np.where(chg, o, 0.0).sum(axis=1), np.where(chg, 0.0, o).sum(axis=1)
+    both = np.minimum(pos, neg)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(chg, np.where(pos > 0, both / pos, 0.0)[:, None],
+                         np.where(neg > 0, both / neg, 0.0)[:, None])
+    o = o * scale
     toward_zero = np.minimum(np.maximum(o - keep_w, 0.0), fall_w)
     away = np.minimum(np.maximum(limit - o, 0.0), rise_w)
     down = np.where(chg, toward_zero, away).sum(axis=1)
@@ -94,15 +107,16 @@ def size_offset(need: Need, side: FloatArray, dyn: Dynamics, rows: BoolArray, *,
                 headroom_frac: float, fallback_w: float, steps: int = 32) -> Readiness:
     """The smallest offset on a `steps`-point grid that covers `need` (module docstring)."""
     if not rows.any():
-        return Readiness(min_w, need.down_w <= 0 and need.up_w <= 0)
+        return Readiness(min_w, not any(p > 0 for _, p in (*need.down, *need.up)))
     limit = np.where(side > 0, dyn.max_charge_w, dyn.max_discharge_w)[rows]
     top_w = max(min_w, max_frac * float(limit.max()))
     grid = np.linspace(min_w, top_w, steps)
     kw = {"keep_w": keep_w, "max_frac": max_frac, "delay_s": delay_s}
-    down, _ = swing_w(grid, side, dyn, rows, deadline_s=need.down_deadline_s, **kw)
-    _, up = swing_w(grid, side, dyn, rows, deadline_s=need.up_deadline_s, **kw)
-    ok = ((down >= (1 + headroom_frac) * need.down_w)
-          & (up >= (1 + headroom_frac) * need.up_w))
+    ok = np.ones(steps, dtype=bool)
+    for way, due in ((0, need.down), (1, need.up)):
+        for deadline_s, power_w in due:
+            swing = swing_w(grid, side, dyn, rows, deadline_s=deadline_s, **kw)[way]
+            ok &= swing >= (1 + headroom_frac) * power_w
     if ok.any():
         return Readiness(float(grid[int(np.argmax(ok))]), True)
     return Readiness(fallback_w, False)

@@ -28,12 +28,27 @@ def rows_of(model_name: str, n: int, charger_kw: float = 11.0) -> tuple[Dynamics
     return dyn, np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
 
 
-def test_need_adds_powers_per_direction_and_takes_the_tightest_deadline() -> None:
-    assert need_from(contracts_from([("DC", 150.0)])) == Need(150 * KW, 150 * KW, 1.0, 1.0)
+DC_150 = Need(((1.0, 150 * KW),), ((1.0, 150 * KW),))
+
+
+def test_need_adds_powers_due_by_each_deadline_per_direction() -> None:
+    assert need_from(contracts_from([("DC", 150.0)])) == DC_150
+    # DR's 50 kW is due by 10 s, not within DC's second
     assert need_from(contracts_from([("DC-L", 100.0), ("DR-L", 50.0)])) == Need(
-        150 * KW, 0.0, 1.0, 1.0)
-    fcr = need_from(contracts_from([("FCR", 40.0)]))
-    assert (fcr.down_w, fcr.up_w, fcr.down_deadline_s) == (40 * KW, 40 * KW, 30.0)
+        ((1.0, 100 * KW), (10.0, 150 * KW)), ())
+    assert need_from(contracts_from([("FCR", 40.0)])) == Need(((30.0, 40 * KW),),
+                                                              ((30.0, 40 * KW),))
+
+
+def test_a_later_deadline_does_not_make_the_first_second_carry_its_power() -> None:
+    # 60 Tesla M3: the fast half covers DC-L 150 kW in 1 s; a DR-L 100 kW on top is due by
+    # 10 s, when the slow half has ramped too. Asking it all within 1 s would be insufficient.
+    dyn, side = rows_of("Tesla M3", 60)
+    rows = np.ones(60, dtype=bool)
+    stacked = need_from(contracts_from([("DC-L", 150.0), ("DR-L", 100.0)]))
+    all_at_once = Need(((1.0, 250 * KW),), ())
+    assert size_offset(stacked, side, dyn, rows, **SIZING).sufficient
+    assert not size_offset(all_at_once, side, dyn, rows, **SIZING).sufficient
 
 
 def test_swing_counts_fast_moves_toward_zero_and_slow_ones_away() -> None:
@@ -55,7 +70,7 @@ def test_slow_rising_rows_get_an_offset_that_covers_the_contract_on_the_fast_sid
     # 60 Tesla M3 (30 per side), DC 150 kW: the fast part is the half moving toward zero, so
     # 30 x (o - keep) + 30 x 0.64 kW >= 1.1 x 150 kW -> o >= ~5.9 kW
     dyn, side = rows_of("Tesla M3", 60)
-    r = size_offset(Need(150 * KW, 150 * KW), side, dyn, np.ones(60, dtype=bool), **SIZING)
+    r = size_offset(DC_150, side, dyn, np.ones(60, dtype=bool), **SIZING)
     assert r.sufficient
     need_o = 1 * KW + (1.1 * 150 * KW - 30 * 0.73 * KW * 0.88) / 30
     assert need_o <= r.offset_w <= need_o + (0.75 * 11 * KW - 2 * KW) / 31 + 1e-6
@@ -63,7 +78,7 @@ def test_slow_rising_rows_get_an_offset_that_covers_the_contract_on_the_fast_sid
 
 def test_fast_rows_need_only_the_smallest_offset() -> None:
     dyn, side = rows_of("Nissan Ariya", 60)
-    r = size_offset(Need(150 * KW, 150 * KW), side, dyn, np.ones(60, dtype=bool), **SIZING)
+    r = size_offset(DC_150, side, dyn, np.ones(60, dtype=bool), **SIZING)
     assert (r.offset_w, r.sufficient) == (2000.0, True)
 
 
@@ -72,9 +87,9 @@ def test_rows_too_slow_for_the_deadline_get_the_fallback_and_say_so() -> None:
     dyn, side = rows_of("VW ID3", 60)
     slow = Dynamics(dyn.t_a_s, dyn.t_c_s * 1.2, dyn.t_zero_s, dyn.ramp_up_w_s,
                     dyn.ramp_down_w_s, dyn.max_charge_w, dyn.max_discharge_w, dyn.quantum_w)
-    r = size_offset(Need(150 * KW, 150 * KW), side, slow, np.ones(60, dtype=bool), **SIZING)
+    r = size_offset(DC_150, side, slow, np.ones(60, dtype=bool), **SIZING)
     assert (r.offset_w, r.sufficient) == (5000.0, False)
-    none = size_offset(Need(150 * KW, 0.0), side, dyn, np.zeros(60, dtype=bool), **SIZING)
+    none = size_offset(DC_150, side, dyn, np.zeros(60, dtype=bool), **SIZING)
     assert not none.sufficient
 
 
@@ -103,3 +118,18 @@ def test_a_sized_offset_lets_slow_rising_vehicles_meet_the_deadline_a_fixed_one_
     assert disp.readiness.offset_w > 5 * KW
     assert np.all(sized[at_deadline] <= -150 * KW + tol_w)
     assert np.any(fixed[at_deadline] > -150 * KW + tol_w)
+
+
+def test_the_halves_are_balanced_as_the_dispatch_balances_them() -> None:
+    # one free row cannot hold an offset (nothing to cancel it): no swing from readiness, so
+    # a contract it could only meet from a standing offset is not sufficient
+    dyn, side = rows_of("Tesla M3", 1)
+    down, _up = swing_w(np.array([5 * KW]), side, dyn, np.ones(1, dtype=bool), keep_w=1 * KW,
+                       max_frac=0.75, delay_s=0.1, deadline_s=1.0)
+    assert down[0] == 0.0  # its charging offset is scaled to nothing: nothing to give up
+    # three rows, two charging: each of those holds half the discharging row's offset
+    dyn3, _ = rows_of("Tesla M3", 3)
+    side3 = np.array([1.0, 1.0, -1.0])
+    down3, _ = swing_w(np.array([5 * KW]), side3, dyn3, np.ones(3, dtype=bool), keep_w=1 * KW,
+                       max_frac=0.75, delay_s=0.1, deadline_s=1.0)
+    assert down3[0] == pytest.approx(2 * (2.5 - 1) * KW + 0.73 * KW * 0.88)
