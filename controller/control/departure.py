@@ -15,6 +15,8 @@ energyAmount). For such a row, each tick:
   recomputed every tick, it rises when the service has drawn energy out and falls when it has
   put energy in. At or past `departure - margin_s` it is the full rate until the target.
 
+The BASELINE holds under both dispatches; the FLOOR acts through the energy window, which only
+the compensated dispatch applies (naive dispatch splits by capacity, blind to SoC).
 Rows without a departure keep a 0 W baseline and no floor. Unknown SoC or capacity: no floor,
 and the baseline is the full rate while time is short (the one safe choice), else 0 W.
 """

@@ -43,6 +43,7 @@ from typing import Any, Literal, Protocol, cast
 import numpy as np
 
 from controller.control.dispatch_comp import CompParams
+from controller.control.energy import EnergyParams
 from controller.control.services import (
     DEFAULT_DEFINITIONS,
     ContractedService,
@@ -510,6 +511,11 @@ def run(args: argparse.Namespace, evaluate_fn: EvaluateFn | None = None) -> int:
                              EXIT_RUNTIME)
         sim = SimSettings(target_pct=args.target, dispatch=args.dispatch, seed=args.seed,
                           max_evs=args.max_evs)
+        if args.dispatch == "compensated" and any(g.soc_frac > EnergyParams().soc_max_frac
+                                                  for g in groups):
+            print("v2ghub eligibility: note: fleets above the 80 % SoC ceiling may not charge, so "
+                  "the compensated dispatch cannot keep its standing baseline (try --soc 0.5)",
+                  file=sys.stderr)
         verdicts, skipped = assess_simulated(groups, timings, evaluate_fn, sim=sim,
                                              limits=limits)
         for name in skipped:

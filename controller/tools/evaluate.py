@@ -459,6 +459,9 @@ def evaluate(spec: FleetSpec, trace: Trace, contracts: list[ContractedService], 
     tick = tick_period_s(trace, tick_s)
     n_steps = math.floor(trace.duration_s / tick + 1e-9) + 1
     t = np.arange(n_steps, dtype=np.float64) * tick
+    if warmup_s > t[-1] + 1e-9:
+        raise EvaluateError(f"warmup_s: {warmup_s:g} s leaves no tick to score (the last is at "
+                            f"{t[-1]:g} s)")
     f = trace.f_at_many(t)
     expected = expected_w(contracts, t, f)
 
