@@ -6,6 +6,7 @@ Everything here runs real sockets in the test's event loop; nothing is mocked.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import socket
 import time
@@ -108,3 +109,25 @@ async def eventually(pred: Callable[[], bool], timeout_s: float = 15.0, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def third_party_client(cls: Callable[[str, Any], Any], port: int, station_id: str,
+                             subprotocols: list[str]) -> AsyncIterator[Any]:
+    """A mobilityhouse `ChargePoint` subclass connected with Basic auth and running; yields it.
+
+    Its receive loop is cancelled on exit, whatever the test did.
+    """
+    from websockets.asyncio.client import connect  # noqa: PLC0415 - only these tests need it
+
+    auth = base64.b64encode(f"{station_id}:{PASSWORD}".encode()).decode()
+    async with connect(f"ws://127.0.0.1:{port}/{station_id}", subprotocols=subprotocols,
+                       additional_headers={"Authorization": f"Basic {auth}"}) as ws:
+        cp = cls(station_id, ws)
+        runner = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner

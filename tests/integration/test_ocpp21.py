@@ -9,8 +9,6 @@ exporting, each in its own version's shape.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,14 +18,13 @@ import pytest
 from ocpp.routing import on
 from ocpp.v21 import ChargePoint, call, call_result
 from ocpp.v21 import enums as e
-from websockets.asyncio.client import connect
 
 from sim_chargers.fleet import SimFleet
 from sim_chargers.fleetfile import load_fleet
 from sim_chargers.settings import CsmsConfig, SimSettings, SiteMeterConfig
 from sim_chargers.traces import builtin_event
 
-from .conftest import PASSWORD, MeterFeed, daemon_doc, eventually
+from .conftest import PASSWORD, MeterFeed, daemon_doc, eventually, third_party_client
 
 
 class ThirdPartyStation21(ChargePoint):  # type: ignore[misc]
@@ -52,13 +49,9 @@ async def test_mobilityhouse_2_1_station_gets_a_central_setpoint_that_follows_fr
         start_daemon):
     daemon = await start_daemon(daemon_doc(1, contract_kw=10.0, id_format="TQ{:02d}"))
     meter = MeterFeed(daemon.meter.port)
-    auth = base64.b64encode(f"TQ01:{PASSWORD}".encode()).decode()
-    async with connect(f"ws://127.0.0.1:{daemon.server.port}/TQ01",
-                       subprotocols=["ocpp2.0.1", "ocpp2.1"],  # offers both: 2.1 is chosen
-                       additional_headers={"Authorization": f"Basic {auth}"}) as ws:
-        assert ws.subprotocol == "ocpp2.1"
-        cp = ThirdPartyStation21("TQ01", ws)
-        runner = asyncio.create_task(cp.start())
+    async with third_party_client(ThirdPartyStation21, daemon.server.port, "TQ01",
+                                  ["ocpp2.0.1", "ocpp2.1"]) as cp:  # offers both: 2.1 chosen
+        assert cp._connection.subprotocol == "ocpp2.1"
         try:
             boot = await cp.call(call.BootNotification(
                 charging_station={"model": "ThirdParty21", "vendor_name": "mobilityhouse"},
@@ -99,9 +92,6 @@ async def test_mobilityhouse_2_1_station_gets_a_central_setpoint_that_follows_fr
             meter.f_hz = 50.0
             await eventually(lambda: cp.setpoint() == 0.0, what="back to baseline")
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
             await meter.close()
 
 

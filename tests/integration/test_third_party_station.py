@@ -6,20 +6,16 @@ handler runs, so a profile that reaches the handler is schema-valid by an indepe
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201 import enums as e
-from websockets.asyncio.client import connect
 
 from controller.control.vehicles import NEUTRAL, lookup
 
-from .conftest import PASSWORD, MeterFeed, daemon_doc, eventually
+from .conftest import MeterFeed, daemon_doc, eventually, third_party_client
 
 
 class ThirdPartyStation(ChargePoint):  # type: ignore[misc]
@@ -40,11 +36,8 @@ class ThirdPartyStation(ChargePoint):  # type: ignore[misc]
 async def test_mobilityhouse_station_boots_and_its_limit_follows_frequency(start_daemon):
     daemon = await start_daemon(daemon_doc(1, contract_kw=10.0, id_format="TP{:02d}"))
     meter = MeterFeed(daemon.meter.port)
-    auth = base64.b64encode(f"TP01:{PASSWORD}".encode()).decode()
-    async with connect(f"ws://127.0.0.1:{daemon.server.port}/TP01", subprotocols=["ocpp2.0.1"],
-                       additional_headers={"Authorization": f"Basic {auth}"}) as ws:
-        cp = ThirdPartyStation("TP01", ws)
-        runner = asyncio.create_task(cp.start())
+    async with third_party_client(ThirdPartyStation, daemon.server.port, "TP01",
+                                  ["ocpp2.0.1"]) as cp:
         try:
             boot = await cp.call(call.BootNotification(
                 charging_station={"model": "ThirdParty", "vendor_name": "mobilityhouse"},
@@ -76,9 +69,6 @@ async def test_mobilityhouse_station_boots_and_its_limit_follows_frequency(start
             meter.f_hz = 50.0
             await eventually(lambda: cp.limits_w[-1] == 0.0, what="back to baseline")
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
             await meter.close()
 
 
@@ -92,11 +82,8 @@ async def test_the_vehicle_named_by_its_id_token_is_charged_for_its_departure(st
                        "departure_soc": 0.6}]
     daemon = await start_daemon(doc)
     meter = MeterFeed(daemon.meter.port)
-    auth = base64.b64encode(f"TP01:{PASSWORD}".encode()).decode()
-    async with connect(f"ws://127.0.0.1:{daemon.server.port}/TP01", subprotocols=["ocpp2.0.1"],
-                       additional_headers={"Authorization": f"Basic {auth}"}) as ws:
-        cp = ThirdPartyStation("TP01", ws)
-        runner = asyncio.create_task(cp.start())
+    async with third_party_client(ThirdPartyStation, daemon.server.port, "TP01",
+                                  ["ocpp2.0.1"]) as cp:
         try:
             await cp.call(call.BootNotification(
                 charging_station={"model": "ThirdParty", "vendor_name": "mobilityhouse"},
@@ -133,7 +120,4 @@ async def test_the_vehicle_named_by_its_id_token_is_charged_for_its_departure(st
                              and cp.limits_w[-1] == 0.0, what="the stranger's 0 W baseline")
             assert daemon.fleet.t_a_s[row] == NEUTRAL.t_a_s
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
             await meter.close()
