@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -42,6 +43,7 @@ from controller.control.identify import Identifier, IdentParams
 from controller.control.meter import MeterGuard, MeterSample, MeterSampleError
 from controller.control.readiness import Readiness
 from controller.control.services import ContractedService, contracts_from
+from controller.departure_schedule import seconds_until
 from controller.fleet_sync import Alarm, FleetSync
 from controller.ocpp.events import Event, MeterReading
 from controller.ocpp.session import SessionParams
@@ -56,6 +58,11 @@ TickHook = Callable[[float, "TickResult", "Daemon"], None]
 SHORTFALL_TOL_FRAC = 0.03
 # ... for longer than DC's full-delivery time (1 s, SPEC §2.1), so a ramp is not an alarm.
 SHORTFALL_HOLD_S = 1.0
+# Daily departures: the schedule is looked at this often (a Python loop over scheduled rows,
+# kept off most ticks), and a vehicle still plugged in this long after its departure is taken
+# to stay until the next day's.
+SCHEDULE_CHECK_S = 1.0
+DEPARTURE_GRACE_S = 3600.0
 # readiness_insufficient only once it has lasted this long: after a restart the stations come
 # back one by one, and the offsets are re-sized as they do (dispatch_comp.ready_resize_s)
 READINESS_HOLD_S = 60.0
@@ -93,6 +100,8 @@ class Daemon:
         self._readiness_bad_since: float | None = None  # insufficient since (monotonic s)
         self.departure = departure.DepartureParams(
             margin_s=settings.energy.departure_margin_s)
+        self.zone = ZoneInfo(settings.site_timezone)  # daily departures are on the site clock
+        self._schedules_checked_s = -np.inf
         self.contracts: list[ContractedService] = contracts_from(
             ((s.name, s.contract_kw) for s in settings.services),
             overrides=settings.contract_overrides())
@@ -186,6 +195,8 @@ class Daemon:
     def tick(self) -> TickResult:
         """One control pass: frequency -> fleet request -> setpoints offered to stations."""
         start_s = self._clock()
+        if self.sync.schedules and start_s - self._schedules_checked_s >= SCHEDULE_CHECK_S:
+            self._schedule_departures(start_s)
         departure.update(self.fleet, start_s, self.departure)  # baselines toward departure SoCs
         freq = self.guard.freq_hz(start_s)
         # the site power closes the compensated dispatch's loop (SPEC §3.3 p_w); a sample is
@@ -206,6 +217,17 @@ class Daemon:
         for hook in self.tick_hooks:
             hook(start_s, result, self)
         return result
+
+    def _schedule_departures(self, now_s: float) -> None:
+        """Daily `[[vehicle]] departure` times -> departure_at_s (monotonic) of their rows: the
+        next one on the site's clock, and the next day's once a vehicle is still plugged in
+        DEPARTURE_GRACE_S after its departure (a weekend, a day off)."""
+        self._schedules_checked_s = now_s
+        f, wall_s = self.fleet, self._wall()
+        for row, hhmm in self.sync.schedules.items():
+            at_s = f.departure_at_s[row]
+            if not np.isfinite(at_s) or now_s > at_s + DEPARTURE_GRACE_S:
+                f.departure_at_s[row] = now_s + seconds_until(wall_s, hhmm, self.zone)
 
     def _offer(self, rows: np.ndarray, targets_w: np.ndarray, now_s: float) -> None:
         """Hand setpoints to the stations' latest-value slots (I/O edge: a loop per EVSE)."""

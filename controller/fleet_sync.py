@@ -63,6 +63,9 @@ class FleetSync:
         self._departure_soc: dict[int, float] = {}  # row -> configured departure SoC
         self._asked_wh: dict[int, float] = {}  # row -> energyAmount waiting for a SoC
         self._ev_capacity_wh: dict[int, float] = {}  # row -> battery size the EV reported
+        # row -> daily departure "HH:MM" of its identified vehicle; the daemon turns it into
+        # departure_at_s (it has the clocks). A departure the EV reports itself wins.
+        self.schedules: dict[int, str] = {}
         self._refresh_s = refresh_s
         self._failures: dict[int, int] = {}  # row -> consecutive failed setpoints
         self.closing = False  # shutdown begun: stations going away are expected
@@ -134,7 +137,8 @@ class FleetSync:
                     f.measured_w):
             col[row] = np.nan
         f.baseline_w[row] = 0.0
-        for per_row in (self._departure_soc, self._asked_wh, self._ev_capacity_wh):
+        for per_row in (self._departure_soc, self._asked_wh, self._ev_capacity_wh,
+                        self.schedules):
             per_row.pop(row, None)
         if self.identifier is not None:
             self.identifier.forget(row)
@@ -158,6 +162,8 @@ class FleetSync:
         if v.departure_soc is not None:
             self._departure_soc[i] = v.departure_soc
             f.target_soc_frac[i] = np.fmax(f.target_soc_frac[i], v.departure_soc)
+        if v.departure is not None and not np.isfinite(f.departure_at_s[i]):
+            self.schedules[i] = v.departure
         if self.identifier is not None:
             self.identifier.forget(i)
         # the idToken itself (an RFID uid, an EV's MAC) stays out of the log
@@ -173,6 +179,7 @@ class FleetSync:
             f.soc_frac[i] = e.soc_frac
         if e.departure_in_s is not None:
             f.departure_at_s[i] = now_s + e.departure_in_s
+            self.schedules.pop(i, None)  # the EV's own departure beats the daily schedule
         if e.energy_wh is not None:  # what the EV asks for, on top of what it has now
             self._asked_wh[i] = e.energy_wh
             self._asked_target(i)

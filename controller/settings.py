@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controller import tomlcheck as tc
 from controller.control.services import ServiceDefinition
@@ -69,6 +70,8 @@ __all__ = [
 class Settings:
     site_id: str
     ocpp: OcppConfig
+    # the site's time zone (IANA name): daily `[[vehicle]] departure` times are on its clock
+    site_timezone: str = "UTC"
     meter: MeterConfig = field(default_factory=MeterConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     services: tuple[ServiceConfig, ...] = ()
@@ -99,15 +102,22 @@ def parse_settings(doc: Mapping[str, Any]) -> Settings:
 def _parse(doc: Mapping[str, Any]) -> Settings:
     tc.reject_unknown(doc, {"site", "ocpp", "meter", "mqtt", "service", "control", "ageing",
                             "energy", "vehicle"}, "")
-    site = tc.table(doc.get("site", {}), "site", {"id"})
+    site = tc.table(doc.get("site", {}), "site", {"id", "timezone"})
     site_id = tc.req_string(site, "id", "site")
     if any(c in site_id for c in "/#+") or len(site_id) > 64:
         raise ConfigError(f"site.id: {site_id!r} must be <=64 chars without '/', '#' or '+'")
+    timezone = tc.string(site, "timezone", "site", "UTC") or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"site.timezone: unknown time zone {timezone!r}; use an IANA name "
+                          "such as \"Europe/London\"") from None
     if "ocpp" not in doc:
         raise ConfigError("ocpp: required table [ocpp] is missing")
     services = parse_services(doc.get("service", []))
     settings = Settings(
         site_id=site_id,
+        site_timezone=timezone,
         ocpp=parse_ocpp(doc["ocpp"]),
         meter=parse_meter(doc.get("meter", {})),
         mqtt=parse_mqtt(doc.get("mqtt", {})),

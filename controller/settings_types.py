@@ -42,9 +42,12 @@ class VehicleConfig:
     capacity_kwh: float | None = None  # None: the model's battery
     soc_min: float | None = None  # SoC window while it is plugged in; None: the station's
     soc_max: float | None = None
-    # SoC it must have when it leaves (needs a departure time, which ISO 15118 vehicles report
-    # in NotifyEVChargingNeeds); None: only what the EV itself asks for (energyAmount)
+    # SoC it must have when it leaves (needs a departure time: `departure`, or what ISO 15118
+    # vehicles report in NotifyEVChargingNeeds); None: only what the EV asks for (energyAmount)
     departure_soc: float | None = None
+    # daily departure "HH:MM" on the site's clock ([site] timezone); the EV's own departureTime
+    # wins when it reports one
+    departure: str | None = None
 
     @property
     def key(self) -> str:

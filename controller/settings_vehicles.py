@@ -12,10 +12,12 @@ from typing import Any
 
 from controller import tomlcheck as tc
 from controller.control.vehicles import UnknownVehicleError, lookup
+from controller.departure_schedule import ScheduleError, parse_hhmm
 from controller.settings_sections import soc_window
 from controller.settings_types import ConfigError, VehicleConfig
 
-_VEHICLE_KEYS = {"id_token", "model", "capacity_kwh", "soc_min", "soc_max", "departure_soc"}
+_VEHICLE_KEYS = {"id_token", "model", "capacity_kwh", "soc_min", "soc_max", "departure_soc",
+                 "departure"}
 ID_TOKEN_MAX_CHARS = 36  # OCPP 2.0.1 IdTokenType.idToken maxLength
 
 
@@ -50,7 +52,14 @@ def _vehicle(raw: Any, path: str) -> VehicleConfig:
     departure = (tc.num(tbl, "departure_soc", path, None, lo=0, hi=1)
                  if "departure_soc" in tbl else None)
     window = soc_window(tbl, path, None)
+    daily = tc.string(tbl, "departure", path, None)
+    if daily is not None:
+        try:
+            parse_hhmm(daily)
+        except ScheduleError as exc:
+            raise ConfigError(f"{path}.departure: {exc}") from None
     if departure is not None and window["soc_max"] is not None and departure > window["soc_max"]:
         raise ConfigError(f"{path}.departure_soc: above its soc_max "
                           f"({departure} > {window['soc_max']})")
-    return VehicleConfig(token, model, capacity_kwh=capacity, departure_soc=departure, **window)
+    return VehicleConfig(token, model, capacity_kwh=capacity, departure_soc=departure,
+                         departure=daily, **window)

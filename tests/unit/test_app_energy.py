@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ import pytest
 
 from controller.app import Daemon
 from controller.control.vehicles import lookup
-from controller.settings import parse_settings
+from controller.ocpp.events import MeterReading, TransactionChanged, VehicleIdentified
+from controller.settings import ConfigError, parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 KW = 1000.0
@@ -146,3 +148,34 @@ def test_a_departing_vehicle_is_charged_toward_its_target_on_every_tick() -> Non
     assert d.fleet.soc_floor_frac[0] > 0.2
     assert d.fleet.setpoint_w[0] == pytest.approx(need_w, abs=1.0)
     assert d.departure.margin_s == 900.0
+
+
+def test_a_daily_departure_becomes_the_next_one_on_the_site_clock_and_rolls_over() -> None:
+    # site in London; at 22:00 BST on 2026-06-01 the van's 06:30 departure is 8.5 h away. An
+    # hour after it, still plugged in (a day off), it is the next day's.
+    doc = tomllib.loads((ROOT / "config" / "v2ghub.minimal.toml").read_text())
+    doc["site"]["timezone"] = "Europe/London"
+    doc["vehicle"] = [{"id_token": "VAN7", "model": "VW ID3", "departure_soc": 0.9,
+                       "departure": "06:30"}]
+    mono, wall = [100.0], [datetime(2026, 6, 1, 21, 0, tzinfo=UTC).timestamp()]
+    d = Daemon(parse_settings(doc), telemetry=Captured(), clock=lambda: mono[0],
+               wall=lambda: wall[0])
+    d.sync.apply("CP001", TransactionChanged(1, "tx1", ev_connected=True), mono[0])
+    d.sync.apply("CP001", VehicleIdentified(1, "tx1", "VAN7", "ISO14443"), mono[0])
+    d.sync.apply("CP001", MeterReading(1, power_w=0.0, soc_frac=0.5), mono[0])
+    d.tick()
+    row = d.fleet.index[("CP001", 1)]
+    assert d.fleet.departure_at_s[row] == pytest.approx(100.0 + 8.5 * 3600)
+    assert d.fleet.baseline_w[row] > 0.0  # charging toward 90 % by 06:15
+    step_s = 8.5 * 3600 + 3601.0
+    mono[0] += step_s
+    wall[0] += step_s
+    d.tick()
+    assert d.fleet.departure_at_s[row] == pytest.approx(mono[0] + 23 * 3600 - 1.0)
+
+
+def test_an_unknown_site_time_zone_is_refused() -> None:
+    doc = tomllib.loads((ROOT / "config" / "v2ghub.minimal.toml").read_text())
+    doc["site"]["timezone"] = "Mars/Olympus_Mons"
+    with pytest.raises(ConfigError, match=r"site\.timezone: unknown time zone"):
+        parse_settings(doc)

@@ -251,3 +251,20 @@ def test_a_transaction_replaced_directly_drops_the_last_vehicle_s_limits_and_pow
     assert f.max_charge_w[i] == 11_000.0
     assert math.isnan(f.measured_w[i])
     assert math.isnan(f.soc_frac[i])
+
+
+def test_a_daily_departure_is_kept_for_the_daemon_unless_the_ev_reports_its_own():
+    van = VehicleConfig("VAN7", "VW ID3", departure_soc=0.9, departure="06:30")
+    sync = FleetSync(FleetState(), {"CP1": StationConfig("CP1", discharge="negative_limit")},
+                     refresh_s=REFRESH_S, vehicles={van.key: van})
+    i = start_tx(sync)
+    sync.apply("CP1", ev.VehicleIdentified(1, "tx1", "van7", "ISO14443"), 1.0)
+    assert sync.schedules == {i: "06:30"}
+    sync.apply("CP1", ev.EvNeedsReported(1, 3600.0, None, None, None), 2.0)
+    assert sync.schedules == {}  # the EV's own departure time wins
+    assert sync.fleet.departure_at_s[i] == 3602.0
+    sync.apply("CP1", ev.TransactionChanged(1, "tx2", ev_connected=True), 3.0)
+    sync.apply("CP1", ev.VehicleIdentified(1, "tx2", "VAN7", "ISO14443"), 4.0)
+    assert sync.schedules == {i: "06:30"}
+    sync.apply("CP1", ev.TransactionChanged(1, None, ev_connected=False), 5.0)
+    assert sync.schedules == {}  # the van left

@@ -33,8 +33,9 @@ def test_vehicles_are_parsed_with_their_optional_figures() -> None:
 def test_the_example_config_documents_a_vehicle_and_the_departure_margin() -> None:
     s = load_settings(EXAMPLE)
     assert len(s.vehicles) == 1
-    assert s.vehicles[0].departure_soc == 0.85
+    assert (s.vehicles[0].departure_soc, s.vehicles[0].departure) == (0.85, "06:30")
     assert s.energy.departure_margin_s == 900.0
+    assert s.site_timezone == "Europe/London"
 
 
 @pytest.mark.parametrize(("row", "message"), [
@@ -50,6 +51,8 @@ def test_the_example_config_documents_a_vehicle_and_the_departure_margin() -> No
      "above its soc_max"),
     ({"id_token": "A1", "model": "Nissan Ariya", "soc_min": 0.8, "soc_max": 0.5},
      "soc_min: must be below soc_max"),
+    ({"id_token": "A1", "model": "Nissan Ariya", "departure": "6:30"},
+     "vehicle[0].departure: expected a 24-hour time"),
 ])
 def test_bad_vehicles_are_refused_in_one_line(row: dict[str, Any], message: str) -> None:
     assert_one_line_error(lambda doc: doc.update(vehicle=[row]), message)
