@@ -28,13 +28,8 @@ from plant_step import LoopPlant
 
 from controller.control.controller import Controller, ControlParams, make_dispatch
 from controller.control.services import contracts_from
-from controller.tools.evaluate import (
-    OCPP_DELAY_S,
-    ClosedLoop,
-    evaluate,
-    fleet_state,
-    vary,
-)
+from controller.tools.closed_loop import ClosedLoop, fleet_state, vary
+from controller.tools.evaluate import OCPP_DELAY_S, evaluate
 from sim_chargers.fleetfile import FleetSpec, parse_fleet
 from sim_chargers.plant import PlantParams, VehiclePlant
 from sim_chargers.traces import Trace

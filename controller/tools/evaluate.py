@@ -19,8 +19,9 @@ of SPEC §3.2; the trace is read at each tick by zero-order hold. At each tick: 
 delivered to the plant, the plant is advanced and measured (D = fleet power - baseline, baseline
 = fleet power at t = 0 before any response), then the controller ticks on the frequency.
 
-Not here: file formats (fleetfile, traces), the compliance maths (control.metrics), I/O other
-than the CLI edge (`run`, `main`).
+Not here: the loop and its inputs (closed_loop.py), ageing and the run record (run_record.py),
+file formats (fleetfile, traces), the compliance maths (control.metrics), I/O other than the CLI
+edge (`run`, `main`, `write_record`).
 """
 
 from __future__ import annotations
@@ -30,17 +31,13 @@ import json
 import math
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 import numpy as np
-import numpy.typing as npt
 
-from controller.control.ageing import AgeingState
 from controller.control.controller import DISPATCH_NAMES, Controller, ControlParams, make_dispatch
-from controller.control.fleet import FleetState
 from controller.control.identify import Identifier, IdentParams
 from controller.control.metrics import event_timings, score
 from controller.control.services import (
@@ -52,28 +49,27 @@ from controller.control.services import (
 )
 from controller.control.vehicles import lookup
 from controller.tools import parse_standalone
+from controller.tools.closed_loop import (
+    ClosedLoop,
+    EvaluateError,
+    fleet_state,
+    tick_period_s,
+    vary,
+)
+from controller.tools.run_record import BATTERY_PRICE_PER_KWH, RECORD_FORMAT, RunRecorder
 from sim_chargers.fleetfile import FleetFileError, FleetSpec, load_fleet
-from sim_chargers.plant import FloatArray, PlantParams, VehiclePlant
-from sim_chargers.traces import MAX_RATE_HZ, Trace, TraceError, load_trace
+from sim_chargers.plant import FloatArray, VehiclePlant
+from sim_chargers.traces import Trace, TraceError, load_trace
 
-IntArray = npt.NDArray[np.intp]
+# Public API. Re-exported: EvaluateError (closed_loop.py), RunRecorder and BATTERY_PRICE_PER_KWH
+# (run_record.py), which `evaluate`'s signature uses, and RECORD_FORMAT, what `--record` writes.
+__all__ = ["BATTERY_PRICE_PER_KWH", "EXIT_BAD_INPUT", "OCPP_DELAY_S", "RECORD_FORMAT",
+           "VARIATION_FRAC", "EvalResult", "EvaluateError", "RunRecorder", "add_subparser",
+           "evaluate", "main", "run", "service_label", "summary", "write_record"]
 
 EXIT_BAD_INPUT = 2
 OCPP_DELAY_S = 0.1  # fixed CSMS -> charger delivery delay; PITFALLS: ~85-125 ms fan-out p50/p99
 VARIATION_FRAC = 0.2  # issue 3: +-20 % per-vehicle spread of the plant's dynamics
-# One-way conversion efficiency of bidirectional on-board chargers, seed §VI: 94.7-99 %. A
-# vehicle whose fleet file gives none (efficiency 1.0) draws one uniformly from this range.
-EFFICIENCY_RANGE = (0.947, 0.99)
-MIN_TICK_S = 1.0 / MAX_RATE_HZ  # SPEC §3.2: traces up to 50 Hz
-_TIME_EPS_S = 1e-9  # float slack when a delivery time coincides with a tick
-# Dynamics varied per vehicle, in this order (same recipe as sim_chargers.fleetfile).
-_VARIED = ("t_a_s", "t_c_s", "t_zero_s", "ramp_up_w_s", "ramp_down_w_s")
-_PARAM_FIELDS = ("t_a_s", "t_c_s", "t_zero_s", "ramp_up_w_s", "ramp_down_w_s", "max_charge_w",
-                 "max_discharge_w", "capacity_wh", "efficiency")
-
-
-class EvaluateError(ValueError):
-    """Bad evaluation input (volumes, dispatch name, variation); the message is one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,29 +122,6 @@ _DISPATCH_NOTES = {
 }
 
 
-def vary(params: PlantParams, variation_frac: float, seed: int) -> PlantParams:
-    """Copy of `params`: dead times and ramps scaled by U[1-v, 1+v], efficiency drawn (seeded).
-
-    Efficiency: vehicles at 1.0 (none given) draw from EFFICIENCY_RANGE (its middle when v = 0);
-    others keep theirs.
-    """
-    if not (math.isfinite(variation_frac) and 0.0 <= variation_frac < 1.0):
-        raise EvaluateError(f"variation_frac: must be in [0, 1), got {variation_frac!r}")
-    arrays = {name: getattr(params, name) for name in _PARAM_FIELDS}
-    if variation_frac > 0:
-        rng = np.random.default_rng(seed)
-        for name in _VARIED:
-            arrays[name] = arrays[name] * rng.uniform(1 - variation_frac, 1 + variation_frac,
-                                                      params.n)
-    # losses: own stream, so the dynamics draw above is what it always was for a seed; without
-    # variation every such vehicle gets the middle of the range
-    lo, hi = EFFICIENCY_RANGE
-    drawn = (np.random.default_rng([seed, 1]).uniform(lo, hi, params.n) if variation_frac > 0
-             else np.full(params.n, 0.5 * (lo + hi)))
-    arrays["efficiency"] = np.where(params.efficiency >= 1.0, drawn, params.efficiency)
-    return PlantParams(**arrays)
-
-
 def service_label(contracts: Sequence[ContractedService]) -> str:
     """"DC" for DC-L + DC-H (and DM, DR), else the part names joined with "+"."""
     names = [c.definition.name for c in contracts]
@@ -156,250 +129,6 @@ def service_label(contracts: Sequence[ContractedService]) -> str:
         if all(p in names for p in parts):
             names = [compound if n == parts[0] else n for n in names if n != parts[1]]
     return "+".join(names)
-
-
-def tick_period_s(trace: Trace, tick_s: float) -> float:
-    """Tick at max(trace rate, 1 / tick_s), never faster than 50 Hz."""
-    if not (math.isfinite(tick_s) and tick_s > 0):
-        raise EvaluateError(f"tick_s: must be > 0, got {tick_s!r}")
-    if trace.t_s.size > 1:
-        tick_s = min(tick_s, float(np.median(np.diff(trace.t_s))))
-    return round(max(tick_s, MIN_TICK_S), 6)  # 0.05, not 0.05000000000000071 from CSV times
-
-
-def fleet_state(spec: FleetSpec) -> FleetState:
-    """One row per vehicle: online, in an active transaction, limits = charger rating.
-
-    Dynamics priors are the LIBRARY values of each vehicle's model (vehicles.lookup), never
-    the file's overrides nor the plant's varied figures.
-    """
-    fleet = FleetState(capacity=spec.n)
-    for i, charger_w in enumerate(spec.charger_w.tolist()):
-        fleet.row(f"EV{i:06d}", 1, max_power_w=charger_w, can_discharge=True)
-    fleet.online[:] = True
-    fleet.tx_active[:] = True
-    fleet.soc_frac[:] = spec.soc_frac
-    fleet.set_prior(np.arange(spec.n), [lookup(m.name) for m in spec.models])
-    return fleet
-
-
-class PlantLike(Protocol):
-    """What the loop needs of a plant (sim_chargers.plant.VehiclePlant; the bench's loop twin)."""
-
-    @property
-    def params(self) -> PlantParams: ...
-    @property
-    def power_w(self) -> FloatArray: ...
-    @property
-    def soc_frac(self) -> FloatArray: ...
-    def command(self, rows: IntArray, setpoint_w: FloatArray, now_s: float) -> None: ...
-    def step(self, now_s: float) -> FloatArray: ...
-
-
-class ClosedLoop:
-    """Controller and plant on one fast-time clock; `run` returns fleet power per tick (W).
-
-    Per tick: setpoints whose delivery time has come are handed to the plant (at that time), the
-    plant is advanced and measured, then the controller ticks on the frequency and its setpoints
-    leave, arriving `ocpp_delay_s` later (0 = at once). The plant is stepped on every tick: the
-    cost per tick is a fixed number of numpy calls, whatever the fleet size.
-    """
-
-    def __init__(self, plant: PlantLike, fleet: FleetState, ctl: Controller, *,
-                 ocpp_delay_s: float, recorder: RunRecorder | None = None,
-                 identifier: Identifier | None = None) -> None:
-        self.plant, self.fleet, self.ctl = plant, fleet, ctl
-        self.ocpp_delay_s = ocpp_delay_s
-        self.recorder = recorder  # sees each tick's power and SoC (ageing, run record)
-        # online identification (control.identify): fed every tick's plant power and every
-        # offered setpoint; refines the fleet's dynamics columns the dispatch reads
-        self.identifier = identifier
-        self._all_rows = np.arange(fleet.n, dtype=np.intp)
-        soc = plant.soc_frac
-        self.soc_lo, self.soc_hi = float(soc.min(initial=1.0)), float(soc.max(initial=0.0))
-        self._queue: deque[tuple[float, IntArray, FloatArray]] = deque()
-
-    def run(self, t_s: FloatArray, f_hz: FloatArray,
-            progress: Callable[[float], None] | None = None) -> FloatArray:
-        """Play the ticks t_s (s) with frequencies f_hz; fleet power (W) at each tick."""
-        n = t_s.size
-        out = np.empty(n)
-        every = max(1, n // 100)
-        for k, (now_s, freq_hz) in enumerate(zip(t_s.tolist(), f_hz.tolist(), strict=True)):
-            self._deliver(now_s)
-            out[k] = self._measure(now_s)
-            # the fleet's summed power is the site meter's p_w here (SPEC §3.3), measured now:
-            # the daemon hands its meter samples to the controller the same way
-            self._control(now_s, freq_hz, float(out[k]))
-            if progress is not None and k % every == 0:
-                progress(k / n)
-        if progress is not None:
-            progress(1.0)
-        return out
-
-    def losses_kwh(self) -> float:
-        """Conversion losses of the plant so far (kWh); 0 for a plant that does not model them."""
-        losses = getattr(self.plant, "losses_wh", None)
-        return 0.0 if losses is None else float(np.sum(losses)) / 1000.0
-
-    def _deliver(self, now_s: float) -> None:
-        q = self._queue
-        while q and q[0][0] <= now_s + _TIME_EPS_S:
-            at_s, rows, sp = q.popleft()
-            self.plant.command(rows, sp, min(at_s, now_s))
-
-    def _measure(self, now_s: float) -> float:
-        """Step the plant to now_s; track SoC extremes; copy power and SoC into the fleet."""
-        p = self.plant.step(now_s)
-        soc = self.plant.soc_frac
-        self.soc_lo = min(self.soc_lo, float(soc.min(initial=1.0)))
-        self.soc_hi = max(self.soc_hi, float(soc.max(initial=0.0)))
-        self.fleet.measured_w[:] = p
-        self.fleet.soc_frac[:] = soc
-        if self.identifier is not None:
-            self.identifier.observe(self._all_rows, now_s, p)
-        if self.recorder is not None:
-            self.recorder.observe(now_s, p, soc)
-        return float(p.sum())
-
-    def _control(self, now_s: float, freq_hz: float, site_power_w: float | None = None) -> None:
-        res = self.ctl.tick(self.fleet, now_s, freq_hz, site_power_w=site_power_w,
-                            site_power_at_s=now_s)
-        rows = res.send_rows
-        if rows.size:
-            sp = res.target_w[rows]
-            self.fleet.mark_sent(rows, sp, now_s)
-            if self.identifier is not None:
-                self.identifier.commanded(rows, sp, now_s)
-            self._queue.append((now_s + self.ocpp_delay_s, rows, sp))
-            if self.ocpp_delay_s <= 0:
-                self._deliver(now_s)
-
-
-# -- ageing and the run record --------------------------------------------------------------------
-# Battery price for `ageing_cost` when none is given, per kWh of nominal capacity: BloombergNEF's
-# December 2024 battery price survey gives $97/kWh for BEV packs ($115/kWh over all uses); rounded.
-# The cost comes out in the price's currency.
-BATTERY_PRICE_PER_KWH = 100.0
-# Ageing is stepped once per simulated second, not per tick. Calendar ageing is a per-day rate, and
-# a 10 kW charger moves a 40 kWh battery's SoC by < 0.007 % a second, so the decimation only
-# misses SoC reversals shorter than a second (half-cycles < 1e-4 deep); throughput is still
-# integrated every tick.
-AGEING_STEP_S = 1.0
-RECORD_PERIOD_S = 0.1  # the run record (--record) keeps samples at most at 10 Hz (issue 3 item 7)
-RECORD_FORMAT = "v2ghub-run-record"  # `format` of the --record document; `version` 1
-_RECORD_DECIMALS = {"t_s": 3, "f_hz": 5, "expected_w": 1, "delivered_w": 1, "soc_min": 6,
-                    "soc_max": 6, "soc_mean": 6}
-
-
-class RunRecorder:
-    """Watches the closed loop tick by tick: per-vehicle ageing and, optionally, a run record.
-
-    `evaluate` starts it, calls `observe` on every tick (from `ClosedLoop`) and `finish` at the
-    end; then `ageing` holds the per-vehicle state and, with `keep_series`, `to_record(result)`
-    is the `--record` document `v2ghub report` reads. Per tick: a few numpy calls over the
-    vehicles, no Python loop over them.
-    """
-
-    def __init__(self, *, keep_series: bool = False, ageing_step_s: float = AGEING_STEP_S,
-                 record_period_s: float = RECORD_PERIOD_S) -> None:
-        self.keep_series = keep_series
-        self.ageing_step_s = ageing_step_s
-        self.record_period_s = record_period_s
-        self.ageing = AgeingState([])
-        self.price_per_kwh = BATTERY_PRICE_PER_KWH
-        self.models: tuple[str, ...] = ()
-        self.capacity_wh = np.zeros(0)
-        self.full_delivery_s = math.nan
-        self.series: dict[str, FloatArray] = {}
-        self._energy_wh = np.zeros(0)
-        self._soc_last = np.zeros(0)
-        self._t_prev = math.nan
-        self._t_aged = 0.0
-        self._t_kept = -math.inf
-        self._k = 0
-        self._kept: list[int] = []
-        self._soc_stats: list[tuple[float, float, float]] = []
-
-    def start(self, models: Sequence[str], chemistries: Sequence[str], capacity_wh: FloatArray,
-              soc_frac: FloatArray, price_per_kwh: float) -> None:
-        """Vehicles at t = 0 (one entry each); sets every SoC reference."""
-        if not (math.isfinite(price_per_kwh) and price_per_kwh >= 0):
-            raise EvaluateError(f"battery_price_per_kwh: must be >= 0, got {price_per_kwh!r}")
-        self.models, self.price_per_kwh = tuple(models), price_per_kwh
-        self.capacity_wh = np.asarray(capacity_wh, dtype=np.float64)
-        self.ageing = AgeingState(chemistries)
-        self.ageing.step(0.0, soc_frac, 0.0, self.capacity_wh)
-        self._energy_wh = np.zeros(self.ageing.n)
-        self._soc_last = soc_frac
-
-    def observe(self, now_s: float, power_w: FloatArray, soc_frac: FloatArray) -> None:
-        """One tick: the plant's power (W) and SoC (0..1) per vehicle at `now_s`."""
-        if not math.isnan(self._t_prev):
-            self._energy_wh += np.abs(power_w) * ((now_s - self._t_prev) / 3600.0)
-        self._t_prev, self._soc_last = now_s, soc_frac
-        if now_s - self._t_aged >= self.ageing_step_s - _TIME_EPS_S:
-            self._age(now_s, soc_frac)
-        if self.keep_series and now_s - self._t_kept >= self.record_period_s - _TIME_EPS_S:
-            self._t_kept = now_s
-            self._kept.append(self._k)
-            self._soc_stats.append((float(soc_frac.min(initial=1.0)),
-                                    float(soc_frac.max(initial=0.0)), float(soc_frac.mean())))
-        self._k += 1
-
-    def _age(self, now_s: float, soc_frac: FloatArray) -> None:
-        dt_s = now_s - self._t_aged
-        mean_power_w = self._energy_wh * (3600.0 / dt_s) if dt_s > 0 else 0.0
-        self.ageing.step(dt_s, soc_frac, mean_power_w, self.capacity_wh)
-        self._energy_wh[:] = 0.0
-        self._t_aged = now_s
-
-    def finish(self, t_s: FloatArray, f_hz: FloatArray, expected_w: FloatArray,
-               delivered_w: FloatArray, full_delivery_s: float) -> None:
-        """Age the last partial step; keep the recorded ticks' samples (with `keep_series`)."""
-        if self._t_prev > self._t_aged:
-            self._age(self._t_prev, self._soc_last)
-        self.full_delivery_s = full_delivery_s
-        if self.keep_series:
-            idx = np.asarray(self._kept, dtype=np.intp)
-            stats = np.asarray(self._soc_stats, dtype=np.float64).reshape(-1, 3)
-            self.series = {"t_s": t_s[idx], "f_hz": f_hz[idx], "expected_w": expected_w[idx],
-                           "delivered_w": delivered_w[idx], "soc_min": stats[:, 0],
-                           "soc_max": stats[:, 1], "soc_mean": stats[:, 2]}
-
-    @property
-    def loss_pct_mean(self) -> float:
-        """Capacity lost so far, % of nominal, mean over the vehicles."""
-        pct = self.ageing.loss_pct
-        return float(pct.mean()) if pct.size else 0.0
-
-    @property
-    def loss_pct_max(self) -> float:
-        """Capacity lost so far, % of nominal, worst vehicle."""
-        return float(self.ageing.loss_pct.max(initial=0.0))
-
-    @property
-    def cost(self) -> float:
-        """Fleet ageing cost so far: lost kWh x battery price."""
-        return float(self.ageing.cost(self.price_per_kwh).sum())
-
-    def to_record(self, result: EvalResult) -> dict[str, Any]:
-        """The `--record` document: summary, <= 10 Hz series, per-vehicle final ageing."""
-        if not self.keep_series:
-            raise EvaluateError("to_record: the recorder was made without keep_series")
-        return {
-            "format": RECORD_FORMAT, "version": 1, "source": "evaluate",
-            "summary": {**result.to_dict(), "required_full_delivery_s": self.full_delivery_s},
-            "record": {k: np.round(v, _RECORD_DECIMALS[k]).tolist()
-                       for k, v in self.series.items()},
-            "vehicles": {
-                "model": list(self.models),
-                "capacity_kwh": (self.capacity_wh / 1000.0).tolist(),
-                "ageing_loss_pct": self.ageing.loss_pct.tolist(),
-                "ageing_cost": self.ageing.cost(self.price_per_kwh).tolist(),
-                "throughput_kwh": (self.ageing.throughput_wh / 1000.0).tolist(),
-            },
-        }
 
 
 def _start_recorder(recorder: RunRecorder | None, spec: FleetSpec,

@@ -1,7 +1,7 @@
 """`v2ghub report RUN.json|DIR --out report.html`: a self-contained HTML report of runs.
 
 Reads run records: a demo `run.json` (`{"summary", "record"}`, controller/demo.py) or an
-`evaluate --record` file (`format` "v2ghub-run-record", controller/tools/evaluate.py), or a
+`evaluate --record` file (`format` "v2ghub-run-record", controller/tools/run_record.py), or a
 directory of them (`*.json` and `*/run.json`, one section per run). Renders, per run: frequency;
 the required envelope (SPEC §3.5 compliance tube, from control.metrics.tube) with the required and
 the delivered response; SoC spread (min / mean / max over time) and per-vehicle ageing when the
@@ -35,7 +35,7 @@ from controller.tools import parse_standalone
 FloatArray = npt.NDArray[np.float64]
 
 EXIT_BAD_INPUT = 2
-RECORD_FORMAT = "v2ghub-run-record"  # evaluate.RECORD_FORMAT (not imported: keeps this light)
+RECORD_FORMAT = "v2ghub-run-record"  # run_record.RECORD_FORMAT (not imported: keeps this light)
 BAR_CHART_MAX_VEHICLES = 60  # above this many vehicles the ageing plot is a histogram
 PNG_DPI = 100
 MAX_SAMPLES = 2_000_000  # > 50 h at 10 Hz; refuses runaway files before plotting them

@@ -18,7 +18,7 @@ from controller.control.fleet import FleetState
 from controller.control.metrics import tube
 from controller.control.services import contracts_from, expected_w
 from controller.control.vehicles import lookup
-from controller.tools.evaluate import ClosedLoop, fleet_state, vary
+from controller.tools.closed_loop import ClosedLoop, fleet_state, vary
 from sim_chargers import tracelib
 from sim_chargers.fleetfile import FleetSpec, parse_fleet
 from sim_chargers.plant import VehiclePlant

@@ -11,7 +11,7 @@ from controller.control.dynamics import Dynamics
 from controller.control.readiness import Need, need_from, size_offset, swing_w
 from controller.control.services import contracts_from
 from controller.control.vehicles import lookup
-from controller.tools.evaluate import ClosedLoop, fleet_state, vary
+from controller.tools.closed_loop import ClosedLoop, fleet_state, vary
 from sim_chargers.fleetfile import FleetSpec, parse_fleet
 from sim_chargers.plant import VehiclePlant
 

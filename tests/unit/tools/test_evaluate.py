@@ -1,12 +1,12 @@
-"""Tests for controller/tools/evaluate.py: the fast-time closed loop, its scores and its CLI.
+"""Tests for controller/tools/evaluate.py: fast-time evaluation end to end, its scores and its CLI.
 
 Short traces (tens of seconds at 10-20 Hz) so the whole module runs in seconds; no wall-clock
-assertions (speed lives in bench/evaluate.py).
+assertions (speed lives in bench/evaluate.py). The loop's inputs are tested in test_closed_loop.py,
+ageing and the run record in test_run_record.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 from pathlib import Path
@@ -19,29 +19,15 @@ from controller.control.controller import make_dispatch
 from controller.control.services import contracts_from
 from controller.control.vehicles import lookup
 from controller.tools import evaluate as ev
-from controller.tools.evaluate import EvalResult, EvaluateError, evaluate, main
+from controller.tools.closed_loop import EFFICIENCY_RANGE
+from controller.tools.evaluate import EvaluateError, evaluate, main
 from sim_chargers.fleetfile import FleetSpec, parse_fleet
 from sim_chargers.traces import Trace
+from tests.unit.tools.eval_inputs import ariya_fleet, run_dr, step_trace
 
 SPEC_KEYS = {"service", "contract_kw", "dispatch", "n_vehicles", "duration_s", "compliance_pct",
              "max_shortfall_pct", "energy_shortfall_kwh", "start_delay_s_max",
              "full_delivery_s_max", "soc_min", "soc_max", "losses_kwh"}
-
-
-def ariya_fleet(count: int = 30, soc: float = 0.8, **extra: float) -> FleetSpec:
-    return parse_fleet({"group": [{"model": "Nissan Ariya", "count": count, "charger_kw": 10,
-                                   "soc": soc, **extra}]})
-
-
-def step_trace(f_event: float, *, pre_s: float = 5.0, hold_s: float = 30.0,
-               post_s: float = 10.0, rate_hz: float = 20.0) -> Trace:
-    t = np.arange(int((pre_s + hold_s + post_s) * rate_hz) + 1) / rate_hz
-    f = np.where((t >= pre_s) & (t < pre_s + hold_s), f_event, 50.0)
-    return Trace(t, f, name="step")
-
-
-def run_dr(kw: float, **kw_args: Any) -> EvalResult:
-    return evaluate(ariya_fleet(), step_trace(49.8), contracts_from([("DR-L", kw)]), **kw_args)
 
 
 def test_ample_ariya_fleet_on_a_dr_step_is_highly_compliant() -> None:
@@ -125,20 +111,9 @@ def test_losses_are_what_the_efficiency_makes_of_the_throughput() -> None:
     # 30 Ariyas export 100 kW for 30 s at the middle of the seed's 94.7-99 % (no variation):
     # the batteries give 100 kW / eta, so the losses are 100 kW x 30 s x (1/eta - 1)
     res = run_dr(100.0, dispatch="naive", variation_frac=0.0)
-    eta = sum(ev.EFFICIENCY_RANGE) / 2
+    eta = sum(EFFICIENCY_RANGE) / 2
     exported_kwh = 100.0 * 30 / 3600  # about: ramps in and out roughly cancel the 10 s window
     assert res.losses_kwh == pytest.approx(exported_kwh * (1 / eta - 1), rel=0.1)
-
-
-def test_efficiency_given_by_the_fleet_is_kept_and_others_are_drawn_in_the_seed_range() -> None:
-    spec = ariya_fleet(count=4)
-    given = ev.vary(spec.params, 0.0, 0).efficiency
-    assert given.tolist() == pytest.approx([sum(ev.EFFICIENCY_RANGE) / 2] * 4)
-    drawn = ev.vary(spec.params, 0.2, 7).efficiency
-    assert np.all((drawn >= 0.947) & (drawn <= 0.99))
-    assert len(set(drawn.tolist())) == 4
-    half = dataclasses.replace(spec.params, efficiency=np.full(4, 0.9))
-    assert ev.vary(half, 0.2, 7).efficiency.tolist() == [0.9] * 4
 
 
 def mixed_fleet(count: int = 10) -> FleetSpec:
@@ -193,12 +168,6 @@ def test_ocpp_delay_postpones_the_response() -> None:
         return res.start_delay_s_max
 
     assert delay(1.0) == pytest.approx(delay(0.0) + 1.0, abs=0.06)
-
-
-def test_tick_follows_the_trace_rate_within_limits() -> None:
-    assert ev.tick_period_s(step_trace(49.8, rate_hz=20.0), 0.1) == 0.05
-    assert ev.tick_period_s(step_trace(49.8, rate_hz=2.0), 0.1) == 0.1
-    assert ev.tick_period_s(Trace(np.array([0.0, 0.001]), np.array([50.0, 50.0])), 0.1) == 0.02
 
 
 def test_progress_is_reported_up_to_done() -> None:
@@ -360,37 +329,9 @@ def test_add_subparser_registers_evaluate() -> None:
     assert args.dispatch == "compensated"
 
 
-# -- ageing and the run record --------------------------------------------------------------------
+# -- CLI: battery price and the run record --------------------------------------------------------
 AGEING_KEYS = {"ageing_loss_pct_mean", "ageing_loss_pct_max", "ageing_cost",
                "battery_price_per_kwh"}
-
-
-def test_ageing_is_accumulated_per_vehicle_and_priced() -> None:
-    rec = ev.RunRecorder()
-    res = run_dr(100.0, recorder=rec, battery_price_per_kwh=50.0)
-    pct = rec.ageing.loss_pct
-    assert pct.shape == (30,)
-    assert 0.0 < res.ageing_loss_pct_mean <= res.ageing_loss_pct_max
-    assert res.ageing_loss_pct_max == pytest.approx(float(pct.max()))
-    assert res.ageing_cost == pytest.approx(float((pct / 100 * 87.0 * 50.0).sum()))
-    assert res.battery_price_per_kwh == 50.0
-    # 45 s at 0.8 SoC ages less than the exporting run adds: cycle ageing is counted
-    idle = evaluate(ariya_fleet(), step_trace(50.0), contracts_from([("DR-L", 100.0)]))
-    assert res.ageing_loss_pct_mean > idle.ageing_loss_pct_mean > 0.0
-
-
-def test_record_is_at_most_10_hz_and_carries_per_vehicle_ageing() -> None:
-    rec = ev.RunRecorder(keep_series=True)
-    res = run_dr(100.0, recorder=rec)  # 20 Hz trace: 20 Hz ticks
-    doc = rec.to_record(res)
-    series = doc["record"]
-    t = np.asarray(series["t_s"])
-    assert np.diff(t).min() >= 0.1 - 1e-9
-    assert t[-1] == pytest.approx(res.duration_s, abs=0.1)
-    assert {len(v) for v in series.values()} == {t.size}
-    assert min(series["soc_min"]) == pytest.approx(res.soc_min, abs=1e-4)
-    assert len(doc["vehicles"]["ageing_loss_pct"]) == 30
-    assert doc["summary"]["compliance_pct"] == res.compliance_pct
 
 
 def test_cli_battery_price_and_record(files: tuple[Path, Path], tmp_path: Path,

@@ -14,6 +14,7 @@ from controller.control.identify import Identifier, IdentParams
 from controller.control.services import contracts_from
 from controller.control.vehicles import lookup
 from controller.tools import evaluate as ev
+from controller.tools.closed_loop import ClosedLoop, fleet_state, vary
 from sim_chargers.fleetfile import parse_fleet
 from sim_chargers.plant import VehiclePlant
 from sim_chargers.traces import Trace
@@ -74,10 +75,10 @@ def test_compensated_swaps_across_zero_identify_t_zero_in_fast_time() -> None:
     disp = CompensatedDispatch(priors, energy_params=EnergyParams(band_frac=0.003))
     ctl = Controller(contracts_from([("DC", 20.0)]), ControlParams(tick_period_s=0.02),
                      dispatch=disp)
-    plant = VehiclePlant(ev.vary(spec.params, 0.2, 0), spec.soc_frac)
-    fleet = ev.fleet_state(spec)
+    plant = VehiclePlant(vary(spec.params, 0.2, 0), spec.soc_frac)
+    fleet = fleet_state(spec)
     ident = Identifier(fleet, IdentParams(transport_delay_s=0.1))
-    loop = ev.ClosedLoop(plant, fleet, ctl, ocpp_delay_s=0.1, identifier=ident)
+    loop = ClosedLoop(plant, fleet, ctl, ocpp_delay_s=0.1, identifier=ident)
     t = np.arange(180 * 50) / 50.0  # 3 min at 50 Hz, no event
     loop.run(t, np.full(t.size, 50.0))
     rows = [i for i in range(fleet.n) if "t_zero_s" in ident.identified(i)]
