@@ -1,11 +1,13 @@
-"""Frequency-response service definitions and their piecewise-linear response curves.
+"""Frequency-response services: what the contracts ask for at a frequency, SFFR memory included.
 
 Pure numpy: no I/O, no clock reads. A service maps the grid frequency to a signed share of the
 contracted power (SPEC §2.1: + = site imports/charges, - = exports); several contracted services
 add. Every function takes a float or a numpy array of frequencies and is vectorised (np.interp),
-never a Python loop over samples.
+never a Python loop over samples. The services core's names are importable from here: the
+definition types live in service_definition.py, the SPEC §2.1 default products in
+service_defaults.py, and both are re-exported.
 
-Errors (one tree):
+Errors (one tree, defined in service_definition.py):
     ValueError
      └── ServiceError          bad curve / definition / unknown service name
 
@@ -31,186 +33,47 @@ ours is an ASSUMPTION, with its numbers configurable per definition:
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal, overload
+from dataclasses import dataclass, replace
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
 
+from controller.control.service_defaults import COMPOUND_NAMES, DEFAULT_DEFINITIONS, SERVICE_NAMES
+from controller.control.service_definition import (
+    ContractedService,
+    Curve,
+    Direction,
+    ServiceDefinition,
+    ServiceError,
+)
+
+# The services core's names, wherever defined: definitions and defaults are re-exported here.
+__all__ = [
+    "COMPOUND_NAMES",
+    "DEFAULT_DEFINITIONS",
+    "NOMINAL_HZ",
+    "SERVICE_NAMES",
+    "ContractedService",
+    "Curve",
+    "Direction",
+    "ServiceDefinition",
+    "ServiceError",
+    "ServiceState",
+    "contracts_from",
+    "expected_w",
+    "request_w",
+    "response_share",
+    "static_active",
+    "with_over_delivery",
+]
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-Direction = Literal["low", "high", "both"]
 
 NOMINAL_HZ = 50.0  # GB and Continental Europe (SPEC §2.1: Δf = f - 50 Hz)
-
-
-class ServiceError(ValueError):
-    """A curve or service definition is invalid, or a service name is unknown."""
-
-
-@dataclass(frozen=True)
-class Curve:
-    """Piecewise-linear share of Pc versus |Δf|: 0 below the first point, flat after the last.
-
-    Attributes:
-        points: ((|Δf| Hz, share), ...), Hz strictly increasing, all finite, Hz and share ≥ 0.
-    """
-
-    points: tuple[tuple[float, float], ...]
-    _hz: FloatArray = field(init=False, repr=False, compare=False)
-    _share: FloatArray = field(init=False, repr=False, compare=False)
-    _hz_list: tuple[float, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        pts = tuple((float(hz), float(share)) for hz, share in self.points)
-        if not pts:
-            raise ServiceError("curve: needs at least one (|Δf| Hz, share) point")
-        for hz, share in pts:
-            if not (math.isfinite(hz) and math.isfinite(share)) or hz < 0 or share < 0:
-                raise ServiceError(
-                    f"curve: point ({hz}, {share}) must be finite with |Δf| ≥ 0 and share ≥ 0"
-                )
-        for (h0, _), (h1, _) in itertools.pairwise(pts):
-            if not h1 > h0:
-                raise ServiceError(f"curve: |Δf| must strictly increase, got {h0} then {h1}")
-        object.__setattr__(self, "points", pts)
-        object.__setattr__(self, "_hz", np.array([p[0] for p in pts], dtype=np.float64))
-        object.__setattr__(self, "_share", np.array([p[1] for p in pts], dtype=np.float64))
-        object.__setattr__(self, "_hz_list", tuple(p[0] for p in pts))
-
-    def share(self, abs_df_hz: FloatArray) -> FloatArray:
-        """Unsigned share at |Δf| (array in, array out)."""
-        out: FloatArray = np.interp(abs_df_hz, self._hz, self._share, left=0.0,
-                                    right=self._share[-1])
-        return out
-
-    def share_scalar(self, abs_df_hz: float) -> float:
-        """Same as `share` for one value, without numpy overhead (the per-tick path)."""
-        pts = self.points
-        if abs_df_hz < pts[0][0]:
-            return 0.0
-        j = bisect.bisect_right(self._hz_list, abs_df_hz) - 1
-        if j >= len(pts) - 1:
-            return pts[-1][1]
-        (x0, y0), (x1, y1) = pts[j], pts[j + 1]
-        return y0 + (y1 - y0) * (abs_df_hz - x0) / (x1 - x0)
-
-
-@dataclass(frozen=True)
-class ServiceDefinition:
-    """One frequency service product (SPEC §2.1 table row).
-
-    Attributes:
-        name: e.g. "DC-L".
-        direction: "low" answers Δf < 0 with export (negative), "high" answers Δf > 0 with
-            import (positive), "both" does both (FCR).
-        deadband_hz: no response while |Δf| ≤ this.
-        curve: share of Pc versus |Δf| outside the deadband.
-        start_s: response must have started by this (None: not specified).
-        full_s: full delivery by this.
-        sustain_s: must be held for this long.
-        over_delivery_high: extra share allowed for Δf > 0, as in seed eq. 7 (x (1 + this)),
-            the result capped at 100 % of Pc.
-        trigger_hz: static trigger (SFFR): when set, the service is a stateful step to 100 %
-            of Pc held for `sustain_s` (module docstring); `deadband_hz` and `curve` are then
-            unused, and direction must be "low" (trigger when f <= trigger_hz) or "high".
-        reset_margin_hz: static only: f must recover beyond trigger_hz by this to re-arm.
-        reset_after_s: static only: ... and stay recovered this long (after the hold).
-    """
-
-    name: str
-    direction: Direction
-    deadband_hz: float
-    curve: Curve
-    start_s: float | None
-    full_s: float
-    sustain_s: float
-    over_delivery_high: float = 0.0
-    trigger_hz: float | None = None
-    reset_margin_hz: float = 0.05  # assumption (module docstring): 50 mHz above the trigger
-    reset_after_s: float = 30.0  # assumption: recovered for the SFFR full-delivery time
-
-    @property
-    def is_static(self) -> bool:
-        """True for a trigger-and-hold product (SFFR)."""
-        return self.trigger_hz is not None
-
-    def __post_init__(self) -> None:
-        if self.direction not in ("low", "high", "both"):
-            raise ServiceError(f"{self.name}: direction must be low, high or both")
-        if not (math.isfinite(self.deadband_hz) and self.deadband_hz >= 0):
-            raise ServiceError(f"{self.name}: deadband_hz must be finite and ≥ 0")
-        if not (math.isfinite(self.over_delivery_high) and 0 <= self.over_delivery_high <= 1):
-            raise ServiceError(f"{self.name}: over_delivery_high must be within 0..1")
-        if self.trigger_hz is not None:
-            self._check_static(self.trigger_hz)
-
-    def _check_static(self, trigger_hz: float) -> None:
-        if not (math.isfinite(trigger_hz) and 45.0 <= trigger_hz <= 55.0):
-            raise ServiceError(f"{self.name}: trigger_hz must be within 45..55 Hz")
-        if self.direction == "both":
-            raise ServiceError(f"{self.name}: a static trigger answers one direction, low or high")
-        for label, val in (("sustain_s", self.sustain_s), ("reset_after_s", self.reset_after_s),
-                           ("reset_margin_hz", self.reset_margin_hz)):
-            if not (math.isfinite(val) and val >= 0):
-                raise ServiceError(f"{self.name}: {label} must be finite and >= 0")
-
-
-@dataclass(frozen=True)
-class ContractedService:
-    """A service contracted for `contract_w` (Pc, W, > 0)."""
-
-    definition: ServiceDefinition
-    contract_w: float
-
-
-# -- defaults (SPEC §2.1) ------------------------------------------------------------------------
-# Sources: NESO "Dynamic Containment / Moderation / Regulation" service terms (deadband ±0.015 Hz,
-# knee and full-delivery points, timings); EU 2017/1485 (SOGL) Annex V (FCR: full activation at
-# ±200 mHz, insensitivity ±10 mHz, full by 30 s); seed Table 10 (timings) and eq. 7 (FCR).
-_DB_GB_HZ = 0.015  # NESO dynamic services deadband
-
-
-def _gb(name: str, direction: Direction, pts: tuple[tuple[float, float], ...], *,
-        start_s: float, full_s: float, sustain_s: float) -> ServiceDefinition:
-    return ServiceDefinition(name, direction, _DB_GB_HZ, Curve(pts), start_s, full_s, sustain_s)
-
-
-# DC: 5 % at 0.2 Hz (linear from the deadband), then linear to 100 % at 0.5 Hz; 0.5 s / 1 s / 15 min
-_DC_PTS = ((_DB_GB_HZ, 0.0), (0.2, 0.05), (0.5, 1.0))
-# DM: 5 % at 0.1 Hz, then linear to 100 % at 0.2 Hz; 0.5 s / 1 s / 30 min
-_DM_PTS = ((_DB_GB_HZ, 0.0), (0.1, 0.05), (0.2, 1.0))
-# DR: linear to 100 % at 0.2 Hz; 2 s / 10 s / 60 min
-_DR_PTS = ((_DB_GB_HZ, 0.0), (0.2, 1.0))
-
-DEFAULT_DEFINITIONS: dict[str, ServiceDefinition] = {
-    # FCR, seed eq. 7: P = Pmax·Δf/200 mHz, saturating at ±Pmax, x (1 + 20 %) allowed above 50 Hz
-    # (still capped at Pmax). Eq. 7 itself is asymmetric: no response above 50 Hz only at exactly
-    # 50 Hz, and below only under 49.99 Hz, stepping to 5 % there. We use the symmetric 10 mHz
-    # deadband of SPEC §2.1 / SOGL Annex V with the curve linear from the deadband edge (no step),
-    # and no over-delivery by default (over_delivery_high=0.2 reproduces eq. 7's high side).
-    "FCR": ServiceDefinition("FCR", "both", 0.010, Curve(((0.010, 0.0), (0.200, 1.0))),
-                             None, 30.0, 15 * 60.0),
-    "DC-L": _gb("DC-L", "low", _DC_PTS, start_s=0.5, full_s=1.0, sustain_s=15 * 60.0),
-    "DC-H": _gb("DC-H", "high", _DC_PTS, start_s=0.5, full_s=1.0, sustain_s=15 * 60.0),
-    "DM-L": _gb("DM-L", "low", _DM_PTS, start_s=0.5, full_s=1.0, sustain_s=30 * 60.0),
-    "DM-H": _gb("DM-H", "high", _DM_PTS, start_s=0.5, full_s=1.0, sustain_s=30 * 60.0),
-    "DR-L": _gb("DR-L", "low", _DR_PTS, start_s=2.0, full_s=10.0, sustain_s=60 * 60.0),
-    "DR-H": _gb("DR-H", "high", _DR_PTS, start_s=2.0, full_s=10.0, sustain_s=60 * 60.0),
-    # SFFR (NESO Static FFR): trigger 49.7 Hz, full by 30 s, held 30 min after the trigger; the
-    # curve is unused (a step to 100 %); re-arm rule and its defaults in the module docstring.
-    "SFFR": ServiceDefinition("SFFR", "low", 0.0, Curve(((0.0, 1.0),)), None, 30.0, 30 * 60.0,
-                              trigger_hz=49.7),
-}
-SERVICE_NAMES: tuple[str, ...] = tuple(DEFAULT_DEFINITIONS)
-# SPEC §3.1: a compound name contracts both directions at the same volume.
-COMPOUND_NAMES: dict[str, tuple[str, str]] = {
-    "DC": ("DC-L", "DC-H"), "DM": ("DM-L", "DM-H"), "DR": ("DR-L", "DR-H"),
-}
 
 
 # -- evaluation ----------------------------------------------------------------------------------
