@@ -8,31 +8,28 @@ waits t_a (0.5-3.8 s, seed Table 11) before it moves at all. While power flows i
 (0.02-0.78 s), and reducing |p| is often far faster than raising it (Tesla 552 vs 0.73 kW/s).
 So this strategy, per tick:
 
-1. READINESS. Each row in service holds a standing offset of `ready_w` on its side: half the
-   rows (alternating within each dynamics class) charge, half discharge, so the offsets cancel
+1. READINESS. Each row in service holds a standing offset (sized to the contract by
+   control.readiness; `ready_w` when no size suffices) on its side: half the rows
+   (alternating within each dynamics class) charge, half discharge, so the offsets cancel
    at the site (Σ offsets = 0, zero site baseline). Rows never go nearer zero than `keep_w` and
    never cross zero: they stay "flowing" (t_c, not t_a or the zero-crossing delay). Energy cost:
-   the offsets pass `ready_w` through each converter in each direction (conversion losses, and
-   SoC drifting up on charging rows and down on discharging rows at ready_w / capacity).
-2. POSTURE. The steady-state split `s`: the response in proportion to each row's same-side
-   headroom around its offset (every row keeps headroom both ways for the next change).
-3. DEADLINE. The replica of each row (dynamics.RowState, snapped to the measured power) is
-   predicted `horizon_s` ahead under three commands: the posture, the side's low limit and its
-   high limit. The shortfall of the posture's predicted sum against the target is spread over
-   the rows in proportion to what each can still add by the horizon; a row that can reach its
-   posture by then gets `s + share`, one that cannot keeps `s` (it is the slow, sustained part).
-   Each tick the slow rows have come closer, the shortfall shrinks, and the fast rows hand their
-   share back: the hand-over has no dip because the sum is planned at the horizon every tick.
-4. FEEDBACK. When the model says the fleet has settled, the gap between the dispatched sum and
-   the measured sum is integrated (anti-windup: frozen while saturated in that direction and
-   while anything is in transit, clamped to `integrator_max_frac` of the fleet's capacity) and
-   added to the response. The measured sum is the site meter's power (SPEC §3.3 `p_w`, up to
-   50 Hz) minus the site baseline when the controller passes one (observe_meters), and the
-   integrator freezes while that is missing, stale or older than the last move; per-EVSE
-   MeterValues (every few seconds on real chargers) then only set the baseline and reset
-   each row of the replica once, when a new report arrives. Fast time passes the plant's
-   summed power the same way, with every row measured at each tick.
-
+   each offset passes through its converter (conversion losses), and SoC drifts up on charging
+   rows and down on discharging rows at offset / capacity. A row with a baseline of its own
+   (a departure) answers on that baseline's side.
+2. POSTURE (control.dispatch_plan.posture). The steady-state split `s`: the response in
+   proportion to each row's same-side headroom around its offset (every row keeps headroom
+   both ways for the next change).
+3. DEADLINE (dispatch_plan.plan). The replica of each row (dynamics.RowState, snapped to the
+   measured power) is predicted `horizon_s` ahead under three commands: the posture, the
+   side's low limit and its high limit. The shortfall of the posture's predicted sum against
+   the target is spread over the rows in proportion to what each can still add by the
+   horizon; a row that can reach its posture by then gets `s + share`, one that cannot keeps
+   `s` (it is the slow, sustained part). Each tick the slow rows have come closer, the
+   shortfall shrinks, and the fast rows hand their share back: the hand-over has no dip
+   because the sum is planned at the horizon every tick.
+4. FEEDBACK (control.dispatch_feedback). When the model says the fleet has settled, the gap
+   between the dispatched sum and the measured sum (site meter minus the site baseline, else
+   MeterValues) is integrated with anti-windup and added to the response.
 5. ENERGY (control.energy, issue 4 item 4). Each row's limits are cut to the power it could
    hold for the longest sustain contracted that way within its SoC window, so rows near a
    bound stop taking that direction. The sides are chosen by SoC (low-SoC rows of each dynamics
@@ -58,7 +55,9 @@ import numpy.typing as npt
 
 from controller.control import energy, readiness
 from controller.control.dispatch import Split
-from controller.control.dynamics import IDLE_W, Dynamics, RowState, accept, advance, predict
+from controller.control.dispatch_feedback import Feedback
+from controller.control.dispatch_plan import REACHED_W, plan, posture, sticky
+from controller.control.dynamics import IDLE_W, Dynamics, RowState, accept, advance
 
 if TYPE_CHECKING:
     from controller.control.fleet import FleetState
@@ -67,7 +66,6 @@ if TYPE_CHECKING:
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-_REACHED_W = 1.0  # a prediction within this of the posture counts as "reached"
 
 
 @dataclass(frozen=True)
@@ -152,13 +150,7 @@ class CompensatedDispatch:
         self._side: FloatArray = np.zeros(0)
         self._offset: FloatArray = np.zeros(0)
         self._cmd: FloatArray = np.zeros(0)
-        self.integrator_w = 0.0
-        self._site: tuple[float, float] | None = None  # (site power W, measured at s)
-        self._site_seen = False  # a site power has been observed: feedback uses the meter
-        self._site_base_w: float | None = None  # site power not drawn by the usable rows
-        self._transit_s = -np.inf  # last tick at which the model had a row in transit
-        self._measured_at: FloatArray | None = None  # per row: MeterValues time (None: now)
-        self._snapped_at: FloatArray = np.zeros(0)  # per row: report the replica last took
+        self.feedback = Feedback(self.params)  # FEEDBACK: integrator, meter freshness
         m = min(max(self.params.margin_frac, 0.0), 0.9)
         self._early = (1 - m) / (1 + m)  # earliest / latest dead time of a +-m spread
 
@@ -167,6 +159,16 @@ class CompensatedDispatch:
         self._sustain_s = energy.sustain_s(contracts, self.energy.default_sustain_s)
         self._need = readiness.need_from(contracts)
         self._sized_key = None
+
+    @property
+    def integrator_w(self) -> float:
+        """Integral correction added to the response (W; FEEDBACK)."""
+        return self.feedback.integrator_w
+
+    def observe_meters(self, site_power_w: float | None, site_power_at_s: float | None,
+                       measured_at_s: FloatArray | None) -> None:
+        """Measurement freshness (controller.MeterObserver): see Feedback.observe_meters."""
+        self.feedback.observe_meters(site_power_w, site_power_at_s, measured_at_s)
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _resize(self, fleet: FleetState) -> None:
@@ -183,7 +185,7 @@ class CompensatedDispatch:
         self._sent_at = grow(self._sent_at, np.nan)
         self._offset = grow(self._offset, 0.0)
         self._cmd = grow(self._cmd, 0.0)
-        self._snapped_at = grow(self._snapped_at, -np.inf)
+        self.feedback.grow(n)
         self._flip = np.concatenate([self._flip, np.zeros(n - old, dtype=bool)])
         self._crossing = np.concatenate([self._crossing, np.zeros(n - old, dtype=bool)])
         self._inflight.clear()
@@ -235,7 +237,7 @@ class CompensatedDispatch:
         # answers on that baseline's side, whatever the split chose: an offset on the other
         # side would turn its charging around. Every tick, not cached: baselines move, and a
         # baseline appearing on one row must not re-split the others.
-        own = np.sign(np.where(np.abs(base) >= _REACHED_W, base, 0.0))
+        own = np.sign(np.where(np.abs(base) >= REACHED_W, base, 0.0))
         return np.where(own != 0.0, own, self._side)
 
     def _offsets(self, side: FloatArray, free: BoolArray, flowing: BoolArray,  # noqa: PLR0917
@@ -272,7 +274,7 @@ class CompensatedDispatch:
         self._out_of_service(~np.asarray(eligible, dtype=bool))
         model_now = self._st.p_w
         have_meas = np.isfinite(fleet.measured_w)
-        self._st.p_w = np.where(self._fresh(have_meas), fleet.measured_w, model_now)
+        self._st.p_w = np.where(self.feedback.fresh(have_meas), fleet.measured_w, model_now)
 
         r = float(response_w) if np.isfinite(response_w) else 0.0
         quiet = abs(r) <= p.restore_quiet_frac * float(fleet.max_charge_w[eligible].sum())
@@ -281,13 +283,16 @@ class CompensatedDispatch:
         x_down = np.where(usable, lo_lim + dyn.max_discharge_w, 0.0)
         x_up = np.where(usable, dyn.max_charge_w - hi_lim, 0.0)
         r_eff = r + self.integrator_w
-        posture, down_w, up_w = _posture(r_eff, base, lo_lim, hi_lim, x_down, x_up)
+        post, down_w, up_w = posture(r_eff, base, lo_lim, hi_lim, x_down, x_up)
         target_sum = float(base.sum()) + float(np.clip(r_eff, -down_w, up_w))
 
-        cmd, sat, need = self._plan(dyn, now_s, usable, posture, lo_lim, hi_lim, target_sum)
-        cmd = self._sticky(cmd, fleet.setpoint_w, usable, lo_lim, hi_lim)
-        self._integrate(fleet, usable, model_now, have_meas, dt, sat, need, dyn.max_charge_w,
-                        now_s)
+        cmd, sat, need = plan(dyn, self._st, now_s, usable, post, lo_lim, hi_lim, target_sum,
+                              self._crossing, early=self._early, delay_s=p.ocpp_delay_s,
+                              horizon_s=p.horizon_s)
+        cmd = sticky(cmd, fleet.setpoint_w, usable, lo_lim, hi_lim, p.min_step_w)
+        self.feedback.integrate(fleet, usable, have_meas, self._cmd, dyn.max_charge_w,
+                                in_transit=self._in_transit(usable, model_now), sat=sat,
+                                need=need, dt=dt, now_s=now_s)
         self._cmd = cmd
         target = np.where(usable, cmd, fleet.baseline_w).astype(np.float64)
         return Split(target, down_w, up_w)
@@ -320,7 +325,7 @@ class CompensatedDispatch:
         """Swap the sides of one drifted pair between events (ENERGY); the sides to use."""
         flip = self._flip & free
         if flip.any():
-            if np.all(np.abs(self._offset[flip]) <= self.params.wake_w + _REACHED_W):
+            if np.all(np.abs(self._offset[flip]) <= self.params.wake_w + REACHED_W):
                 self._side = np.where(flip, -side, side)
                 self._offset = np.where(flip, -self._offset, self._offset)
                 self._crossing = self._crossing | flip
@@ -386,154 +391,7 @@ class CompensatedDispatch:
             max_frac=p.ready_max_frac, delay_s=p.ocpp_delay_s,
             headroom_frac=p.ready_headroom_frac, fallback_w=p.ready_w)
 
-    def _plan(self, dyn: Dynamics, now_s: float, usable: BoolArray,  # noqa: PLR0917
-              posture: FloatArray, lo_lim: FloatArray, hi_lim: FloatArray,
-              target_sum: float) -> tuple[FloatArray, bool, float]:
-        """Commands that make the predicted sum at the horizon the target; (cmd, sat, need)."""
-        p = self.params
-        arrive = now_s + p.ocpp_delay_s
-        t_end = now_s + p.horizon_s
-        nat = predict(dyn, self._st, now_s, posture, arrive, t_end, self._early)
-        lo = np.minimum(predict(dyn, self._st, now_s, lo_lim, arrive, t_end, self._early), nat)
-        hi = np.maximum(predict(dyn, self._st, now_s, hi_lim, arrive, t_end, self._early), nat)
-        # a pair swapping sides (ENERGY) crosses zero in step: count it at its command, give it
-        # no share, or the others chase its (cancelling) dead times
-        crossing = self._crossing if self._crossing.size == nat.size else np.zeros_like(usable)
-        nat = np.where(crossing, posture, nat)
-        need = target_sum - float(nat[usable].sum())
-        slack = np.where(usable & ~crossing, np.where(need < 0, nat - lo, hi - nat), 0.0)
-        frac, sat = _fraction(need, float(slack.sum()))
-        delta = np.sign(need) * frac * slack
-        reached = np.abs(nat - posture) <= _REACHED_W
-        cmd = np.where(reached, posture + delta,
-                       np.where(np.abs(delta) > _REACHED_W, nat + delta, posture))
-        # a posture across zero (the sustained part beyond the same side) widens the range
-        lo_cmd, hi_cmd = np.minimum(lo_lim, posture), np.maximum(hi_lim, posture)
-        limit = lo_cmd if need < 0 else hi_cmd
-        cmd = np.where(sat & (slack > _REACHED_W), limit, cmd)
-        return dyn.clamp(np.clip(cmd, lo_cmd, hi_cmd)), sat, need
-
-    def _sticky(self, cmd: FloatArray, last: FloatArray, usable: BoolArray,
-                lo_lim: FloatArray, hi_lim: FloatArray) -> FloatArray:
-        """Moves below min_step_w stay at the last offer; their sum goes to the roomiest row.
-
-        Without this, sixty rows each asked to move 80 W would leave 4.8 kW undelivered (the
-        controller never sends them) and the integrator would wind up chasing it.
-        """
-        small = usable & np.isfinite(last) & (np.abs(cmd - last) < self.params.min_step_w)
-        kept = np.where(small, last, cmd)
-        residual = float((cmd - kept)[usable].sum())
-        if abs(residual) < self.params.min_step_w:
-            return kept
-        room = np.where(usable, hi_lim - kept if residual > 0 else kept - lo_lim, -np.inf)
-        i = int(np.argmax(room))
-        kept[i] = np.clip(kept[i] + residual, lo_lim[i], hi_lim[i])
-        return kept
-
-    def observe_meters(self, site_power_w: float | None, site_power_at_s: float | None,
-                       measured_at_s: FloatArray | None) -> None:
-        """Measurement freshness (controller.MeterObserver; called before each tick).
-
-        Site power (W, + import) and its time (None: none): once one has been seen, the
-        feedback acts on it (minus the site baseline) and freezes while it is missing or
-        older than `site_stale_s`. `measured_at_s` per row: the replica takes a MeterValues
-        report once, when it is new, instead of being reset to a stale one every tick.
-        """
-        self._measured_at = None if measured_at_s is None else np.asarray(measured_at_s,
-                                                                          dtype=np.float64)
-        if (site_power_w is None or site_power_at_s is None or not np.isfinite(site_power_w)
-                or not np.isfinite(site_power_at_s)):
-            self._site = None
-            return
-        self._site = (float(site_power_w), float(site_power_at_s))
-        self._site_seen = True
-
-    def _fresh(self, have_meas: BoolArray) -> BoolArray:
-        """Rows whose MeterValues the replica has not taken yet (all measured ones in fast time)."""
-        at = self._measured_at
-        if at is None or at.size != have_meas.size:
-            return have_meas
-        fresh = have_meas & (at > self._snapped_at)
-        self._snapped_at = np.where(fresh, at, self._snapped_at)
-        return fresh
-
-    def _integrate(self, fleet: FleetState, usable: BoolArray, model_now: FloatArray,  # noqa: PLR0917
-                   have_meas: BoolArray, dt: float, sat: bool, need: float,
-                   ceil: FloatArray, now_s: float) -> None:
-        """Integral action on (last dispatched sum - measured sum), with anti-windup."""
-        p = self.params
-        if not usable.any() or dt <= 0:
-            return
-        if self._transit_s == -np.inf:
-            self._transit_s = now_s  # MeterValues from before the first tick prove nothing
-        in_transit = bool(np.any(np.abs(model_now[usable] - self._cmd[usable]) > p.settled_w)
-                          or np.any(np.isfinite(self._st.pending_at_s[usable])))
-        if in_transit:
-            self._transit_s = now_s
-            return
-        measured_w = self._measured_sum(fleet, usable, have_meas, now_s, dt)
-        if measured_w is None:
-            return  # nothing fresh to compare with: the integrator holds (anti-windup)
-        gap = float(self._cmd[usable].sum()) - measured_w
-        if sat and np.sign(gap) == np.sign(need):
-            return  # the fleet cannot go further that way: integrating would only wind up
-        i_max = p.integrator_max_frac * float(ceil[usable].sum())
-        self.integrator_w = float(np.clip(self.integrator_w + p.ki_per_s * dt * gap,
-                                          -i_max, i_max))
-
-    def _measured_sum(self, fleet: FleetState, usable: BoolArray,
-                      have_meas: BoolArray, now_s: float, dt: float) -> float | None:
-        """Measured power of the usable rows (W) for the feedback; None: none to trust now.
-
-        Site meter (fresh, measured after the last move): site power - site baseline. Without
-        one: the sum of the MeterValues, if every usable row reported after the last move.
-        """
-        p = self.params
-        at = self._measured_at
-        reported = (at is None or at.size != usable.size
-                    or bool(np.all(at[usable] >= self._transit_s)))
-        meas_w = (float(fleet.measured_w[usable].sum())
-                  if reported and bool(have_meas[usable].all()) else None)
-        if not self._site_seen:
-            return meas_w
-        site = self._site
-        if site is None or now_s - site[1] > p.site_stale_s or site[1] < self._transit_s:
-            return None  # stale, or measured while rows were still moving
-        site_w = site[0]
-        if meas_w is not None:  # every row reported since the last move: the rest of the site
-            base_w = site_w - meas_w
-            if self._site_base_w is None:
-                self._site_base_w = base_w
-            else:
-                k = min(1.0, dt / max(p.site_base_tau_s, 1e-9))
-                self._site_base_w += k * (base_w - self._site_base_w)
-        return None if self._site_base_w is None else site_w - self._site_base_w
-
-def _posture(r: float, base: FloatArray, lo_lim: FloatArray, hi_lim: FloatArray,  # noqa: PLR0917
-             x_down: FloatArray, x_up: FloatArray) -> tuple[FloatArray, float, float]:
-    """Steady-state split of r; (targets, total down headroom, total up headroom).
-
-    First every row moves the same fraction of its same-side headroom; what that cannot hold
-    goes across zero, in proportion to each row's headroom on the other side.
-    """
-    down, up = base - lo_lim, hi_lim - base
-    d_w, u_w = float(down.sum()), float(up.sum())
-    xd_w, xu_w = float(x_down.sum()), float(x_up.sum())
-    out = base.copy()
-    if r < 0 and d_w > 0:
-        out = base - min(1.0, -r / d_w) * down
-        if -r > d_w and xd_w > 0:
-            out = lo_lim - min(1.0, (-r - d_w) / xd_w) * x_down
-    elif r > 0 and u_w > 0:
-        out = base + min(1.0, r / u_w) * up
-        if r > u_w and xu_w > 0:
-            out = hi_lim + min(1.0, (r - u_w) / xu_w) * x_up
-    return out, d_w + xd_w, u_w + xu_w
-
-
-def _fraction(need: float, slack_w: float) -> tuple[float, bool]:
-    """(share of the slack to use, saturated?)."""
-    if slack_w <= 0:
-        return 0.0, need != 0
-    f = abs(need) / slack_w
-    return min(1.0, f), f >= 1.0
+    def _in_transit(self, usable: BoolArray, model_now: FloatArray) -> bool:
+        """The model has a usable row away from its last command, or a command in flight."""
+        return bool(np.any(np.abs(model_now[usable] - self._cmd[usable]) > self.params.settled_w)
+                    or np.any(np.isfinite(self._st.pending_at_s[usable])))
