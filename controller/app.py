@@ -3,7 +3,8 @@
 This module wires cores to adapters and owns the control loop's schedule. It makes no protocol
 decision (that is controller.ocpp) and no control decision (that is controller.control); it
 hands session events to FleetSync, ticks the Controller, hands setpoints to the OCPP server and
-copies state to telemetry.
+copies state to telemetry (alarms: daemon_alarms.SiteAlarms; the telemetry task:
+telemetry_loop.TelemetryLoop).
 
 Tasks (named): telemetry, control-loop, telemetry-snapshots, station-state-file (only with
 `ocpp.state_file`). Start: OCPP server, meter input, tasks, then READY=1 to systemd.
@@ -43,31 +44,24 @@ from controller.control.identify import Identifier, IdentParams
 from controller.control.meter import MeterGuard, MeterSample, MeterSampleError
 from controller.control.readiness import Readiness
 from controller.control.services import ContractedService, contracts_from
+from controller.daemon_alarms import SiteAlarms
 from controller.departure_schedule import seconds_until
-from controller.fleet_sync import Alarm, FleetSync
+from controller.fleet_sync import FleetSync
 from controller.ocpp.events import Event, MeterReading
 from controller.ocpp.session import SessionParams
 from controller.settings import Settings
-from controller.snapshots import LoopStats, evse_payload, fleet_payload
+from controller.snapshots import LoopStats, fleet_payload
+from controller.telemetry_loop import TelemetryLoop
 
 log = logging.getLogger(__name__)
 
 TickHook = Callable[[float, "TickResult", "Daemon"], None]
 
-# A shortfall alarm needs the fleet to miss more than the SPEC §3.5 tolerance (3 % of Pc) ...
-SHORTFALL_TOL_FRAC = 0.03
-# ... for longer than DC's full-delivery time (1 s, SPEC §2.1), so a ramp is not an alarm.
-SHORTFALL_HOLD_S = 1.0
 # Daily departures: the schedule is looked at this often (a Python loop over scheduled rows,
 # kept off most ticks), and a vehicle still plugged in this long after its departure is taken
 # to stay until the next day's.
 SCHEDULE_CHECK_S = 1.0
 DEPARTURE_GRACE_S = 3600.0
-# readiness_insufficient only once it has lasted this long: after a restart the stations come
-# back one by one, and the offsets are re-sized as they do (dispatch_comp.ready_resize_s)
-READINESS_HOLD_S = 60.0
-# Alarms of one kind are re-published at most this often (a flapping meter must not flood MQTT).
-ALARM_REPEAT_S = 10.0
 # Meter samples tick at once, but not closer than this: SPEC §3.3's fastest meter is 50 Hz, so a
 # flood of datagrams (a misconfigured or hostile sender) cannot turn into a flood of ticks.
 MIN_SAMPLE_TICK_GAP_S = 0.02
@@ -97,7 +91,6 @@ class Daemon:
         self.sync = FleetSync(self.fleet, {s.id: s for s in settings.ocpp.stations},
                               refresh_s=settings.control.refresh_s, identifier=self.identifier,
                               vehicles={v.key: v for v in settings.vehicles})
-        self._readiness_bad_since: float | None = None  # insufficient since (monotonic s)
         self.departure = departure.DepartureParams(
             margin_s=settings.energy.departure_margin_s)
         self.zone = ZoneInfo(settings.site_timezone)  # daily departures are on the site clock
@@ -142,12 +135,14 @@ class Daemon:
             default=battery_for(None, a.chemistry), price_per_kwh=a.battery_price_per_kwh)
         self.tick_hooks: list[TickHook] = []
         self.ready = asyncio.Event()
-        self._dirty = np.zeros(0, dtype=bool)  # rows whose per-EVSE telemetry changed
         self._measured_at_s = np.zeros(0)  # per row: when its MeterValues power arrived
-        self._alarm_sent_s: dict[str, float] = {}
-        self._meter_state = "no_data"
-        self._started_s = clock()
-        self._shortfall_since_s: float | None = None
+        self.alarms = SiteAlarms(telemetry, fleet=self.fleet, contracts=self.contracts,
+                                 energy_params=self.energy, guard=self.guard, meter=m,
+                                 headroom=self._headroom, readiness=self._readiness,
+                                 clock=clock, wall=wall)
+        self.telemetry_loop = TelemetryLoop(telemetry, fleet=self.fleet, ageing=self.ageing,
+                                            mqtt=settings.mqtt, snapshot=self.fleet_snapshot,
+                                            checks=self.alarms.check_fleet, clock=clock)
         self._sample_tick: asyncio.TimerHandle | None = None
         self._notifier = SystemdNotifier()
 
@@ -159,7 +154,7 @@ class Daemon:
         if isinstance(event, MeterReading) and event.power_w is not None:
             self._note_measured(station_id, event.evse_id, now_s)
         if alarm is not None:
-            self._publish_alarm(alarm)
+            self.alarms.publish(alarm)
 
     def _note_measured(self, station_id: str, evse_id: int, now_s: float) -> None:
         """Remember when a row's measured power arrived (the dispatch's model takes it once)."""
@@ -176,8 +171,8 @@ class Daemon:
         try:
             self.last_sample = self.guard.accept(raw, recv_s)
         except MeterSampleError as exc:
-            self._alarm(f"meter_invalid:{exc.reason}", "meter_invalid",
-                        f"meter sample rejected ({exc.reason}): {exc}")
+            self.alarms.alarm(f"meter_invalid:{exc.reason}", "meter_invalid",
+                              f"meter sample rejected ({exc.reason}): {exc}")
             return
         if self.last_sample.p_w is not None:  # before the tick: the reference for its commands
             self.identifier.observe_site(recv_s, self.last_sample.p_w)
@@ -211,8 +206,8 @@ class Daemon:
                                       measured_at_s=measured_at)
         self._offer(result.send_rows, result.target_w[result.send_rows], start_s)
         self.last_result = result
-        self._check_meter_state(start_s)
-        self._check_shortfall(start_s, result)
+        self.alarms.check_meter_state(start_s)
+        self.alarms.check_shortfall(start_s, result)
         self.stats.record(start_s, self._clock(), self.settings.control.tick_period_s)
         for hook in self.tick_hooks:
             hook(start_s, result, self)
@@ -240,14 +235,7 @@ class Daemon:
             offer(sid, evse, w)
         self.fleet.mark_sent(rows, targets_w, now_s)
         self.identifier.commanded(rows, targets_w, now_s)
-        self._mark_dirty(rows)
-
-    def _mark_dirty(self, rows: np.ndarray) -> None:
-        if self._dirty.size < self.fleet.n:
-            grown = np.ones(self.fleet.n, dtype=bool)
-            grown[: self._dirty.size] = self._dirty
-            self._dirty = grown
-        self._dirty[rows] = True
+        self.telemetry_loop.mark_dirty(rows)
 
     async def _control_loop(self) -> None:
         period = self.settings.control.tick_period_s
@@ -269,54 +257,6 @@ class Daemon:
                 due = now + period
             await asyncio.sleep(max(0.0, due - now))
 
-    def _check_meter_state(self, now_s: float) -> None:
-        state = self.guard.state(now_s)
-        if state == "no_data" and now_s - self._started_s > self.settings.meter.stale_after_s:
-            state = "stale"  # a meter that never spoke (wrong port?) is as bad as a silent one
-        if state == self._meter_state:
-            return
-        prev, self._meter_state = self._meter_state, state
-        if state in ("stale", "invalid"):
-            self._alarm("meter_" + state, "meter_" + state,
-                        f"meter input {state}: response falls back to baseline; check the "
-                        f"meter stream to {self.settings.meter.protocol}:"
-                        f"{self.settings.meter.port}", force=True)
-        elif state == "ok" and prev in ("stale", "invalid"):
-            self._alarm("meter_ok", "meter_recovered", "meter input recovered", force=True)
-
-    def _check_shortfall(self, now_s: float, result: TickResult) -> None:
-        # the tolerance is per direction: L and H parts of DC never act at once
-        contract_w = max((c.contract_w for c in self.contracts), default=0.0)
-        if contract_w <= 0 or result.fallback:
-            self._shortfall_since_s = None
-            return
-        if abs(result.shortfall_w) <= SHORTFALL_TOL_FRAC * contract_w:
-            self._shortfall_since_s = None
-            return
-        if self._shortfall_since_s is None:
-            self._shortfall_since_s = now_s
-        elif now_s - self._shortfall_since_s >= SHORTFALL_HOLD_S:
-            self._alarm("service_shortfall", "service_shortfall",
-                        f"fleet can deliver {result.request_w - result.shortfall_w:.0f} W of a "
-                        f"{result.request_w:.0f} W request", shortfall_w=result.shortfall_w)
-
-    def _publish_alarm(self, alarm: Alarm) -> None:
-        if alarm.station_id:
-            self._alarm(alarm.key, alarm.kind, alarm.message, station_id=alarm.station_id)
-        else:
-            self._alarm(alarm.key, alarm.kind, alarm.message)
-
-    def _alarm(self, key: str, kind: str, message: str, *, force: bool = False,
-               **extra: object) -> None:
-        now = self._clock()
-        last = self._alarm_sent_s.get(key)
-        if not force and last is not None and now - last < ALARM_REPEAT_S:
-            return
-        self._alarm_sent_s[key] = now
-        log.warning("alarm %s: %s", kind, message)
-        self.telemetry.publish("alarm", {"t": self._wall(), "kind": kind, "message": message,
-                                         **extra}, qos=1)
-
     def _headroom(self) -> list[energy.ContractHeadroom]:
         f = self.fleet
         return energy.headroom(f, f.online & f.tx_active, self.contracts, self.energy)
@@ -326,79 +266,28 @@ class Daemon:
         return d.readiness if isinstance(d, CompensatedDispatch) else None
 
     def _check_readiness(self) -> None:
-        """Alarm when the standing offset cannot make a contract deliverable by its deadline
-        for READINESS_HOLD_S on end (stations coming up one by one are not an alarm)."""
-        ready = self._readiness()
-        f = self.fleet
-        now = self._clock()
-        if ready is None or ready.sufficient or not (f.online & f.tx_active).any():
-            self._readiness_bad_since = None
-            return
-        if self._readiness_bad_since is None:
-            self._readiness_bad_since = now
-        if now - self._readiness_bad_since < READINESS_HOLD_S:
-            return
-        self._alarm("readiness_insufficient", "readiness_insufficient",
-                    f"the vehicles in service cannot reach every contract's full delivery "
-                    f"by its deadline even at a standing offset of {ready.offset_w:.0f} W: "
-                    f"contract less or bring faster vehicles (see `v2ghub eligibility`)",
-                    offset_w=ready.offset_w)
+        """Readiness alarm check (SiteAlarms.check_readiness; the telemetry task runs it)."""
+        self.alarms.check_readiness()
 
     def _check_energy_reserve(self) -> None:
-        """Alarm before a contract can no longer be held (issue 4 item 4); telemetry path."""
-        f = self.fleet
-        if not self.contracts or not (f.online & f.tx_active).any():
-            return  # no vehicle in service: nothing to reserve from (station alarms say why)
-        for room in energy.reserve_low(self._headroom(), self.energy.alarm_ratio):
-            hold = "unlimited" if not np.isfinite(room.hold_s) else f"{room.hold_s:.0f} s"
-            self._alarm(f"energy_reserve_low:{room.name}", "energy_reserve_low",
-                        f"{room.name}: fleet can hold {room.holdable_w:.0f} W of "
-                        f"{room.contract_w:.0f} W for {room.sustain_s:.0f} s, full power for "
-                        f"{hold}", service=room.name, headroom=room.to_dict())
+        """Energy reserve alarm check (SiteAlarms.check_energy_reserve; telemetry task)."""
+        self.alarms.check_energy_reserve()
 
     # -- telemetry ------------------------------------------------------------------------------
     def fleet_snapshot(self) -> dict[str, object]:
         return fleet_payload(self.fleet, self.last_result, self.last_sample,
-                             meter_state=self._meter_state,
+                             meter_state=self.alarms.meter_state,
                              stations_online=len(self.server.station_ids_online()),
                              stats=self.stats, wall_s=self._wall(),
                              ageing=self.ageing.summary(), headroom=self._headroom(),
                              readiness=self._readiness())
 
     def _update_ageing(self) -> np.ndarray:
-        """Step the ageing tracker to now; loss % per fleet row (NaN: never in service)."""
-        try:
-            self.ageing.update(self.fleet, self._clock())
-        except Exception:  # telemetry must never stop the daemon
-            log.exception("ageing update failed")
-        return self.ageing.loss_pct()
+        """Step the ageing tracker to now (TelemetryLoop.update_ageing)."""
+        return self.telemetry_loop.update_ageing()
 
     async def _telemetry_loop(self) -> None:
-        m = self.settings.mqtt
-        last_all = -1e9
-        while True:
-            await asyncio.sleep(m.fleet_period_s)
-            ageing_pct = self._update_ageing()
-            self.telemetry.publish("fleet", self.fleet_snapshot())
-            try:
-                self._check_energy_reserve()
-                self._check_readiness()
-            except Exception:  # telemetry must never stop the daemon
-                log.exception("energy reserve / readiness check failed")
-            now = self._clock()
-            n = self.fleet.n
-            self._mark_dirty(np.zeros(0, dtype=np.intp))  # size the mask to the fleet
-            if now - last_all >= m.evse_period_s:
-                rows = np.arange(n)
-                last_all = now
-            else:
-                rows = np.flatnonzero(self._dirty[:n])
-            self._dirty[:n] = False
-            for r in rows.tolist():  # telemetry, off the control path; coalesced per topic
-                sid, evse = self.fleet.keys[r]
-                pct = float(ageing_pct[r]) if r < ageing_pct.size else None
-                self.telemetry.publish_latest(f"evse/{sid}/{evse}",
-                                              evse_payload(self.fleet, r, ageing_loss_pct=pct))
+        await self.telemetry_loop.run()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def stopping(self) -> None:
@@ -421,7 +310,7 @@ class Daemon:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self.telemetry.run(), name="telemetry")
                     tg.create_task(self._control_loop(), name="control-loop")
-                    tg.create_task(self._telemetry_loop(), name="telemetry-snapshots")
+                    tg.create_task(self.telemetry_loop.run(), name="telemetry-snapshots")
                     if self.state_file is not None:
                         tg.create_task(self.state_file.run(), name="station-state-file")
                     self._notifier.ready(
