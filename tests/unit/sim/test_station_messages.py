@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from controller.ocpp.schemas import default_validators
+from controller.ocpp.schemas import default_validators, validators_for
 from sim_chargers.station_messages import (
     boot_request,
     call_frame,
@@ -33,9 +33,10 @@ WALL_S = 1_700_000_000.0  # 2023-11-14T22:13:20Z
     ("MeterValues", meter_values_request(-1500.04, 0.5, WALL_S, "Trigger")),
     ("NotifyEVChargingNeeds", charging_needs_request(11_000.0, 60_000.0, 0.5)),
 ])
-def test_every_request_the_station_builds_is_schema_valid(action: str,
-                                                          payload: dict[str, Any]) -> None:
-    default_validators().validate(action, "request", payload)
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_every_request_the_station_builds_is_schema_valid(action: str, payload: dict[str, Any],
+                                                          version: str) -> None:
+    validators_for(version).validate(action, "request", payload)
 
 
 def test_meter_values_split_signed_power_into_import_and_export_magnitudes() -> None:
