@@ -56,10 +56,7 @@ def _station(raw: Any, path: str, profile: int) -> StationConfig:
         )
     vehicle = tc.string(tbl, "vehicle", path, None)
     if vehicle is not None:
-        try:
-            lookup(vehicle)
-        except UnknownVehicleError as exc:
-            raise ConfigError(f"{path}.vehicle: {exc}") from None
+        checked_model(vehicle, f"{path}.vehicle")
     return StationConfig(
         id=sid,
         password=password,
@@ -68,6 +65,15 @@ def _station(raw: Any, path: str, profile: int) -> StationConfig:
         max_power_kw=tc.num(tbl, "max_power_kw", path, 11.0, positive=True, hi=1000.0),
         **soc_window(tbl, path, None),
     )
+
+
+def checked_model(name: str, key_path: str) -> str:
+    """`name` if the model library knows it (vehicles.lookup), else ConfigError at `key_path`."""
+    try:
+        lookup(name)
+    except UnknownVehicleError as exc:
+        raise ConfigError(f"{key_path}: {exc}") from None
+    return name
 
 
 def soc_window(tbl: Mapping[str, Any], path: str,

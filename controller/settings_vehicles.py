@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from controller import tomlcheck as tc
-from controller.control.vehicles import UnknownVehicleError, lookup
 from controller.departure_schedule import ScheduleError, parse_hhmm
-from controller.settings_sections import soc_window
+from controller.settings_sections import checked_model, soc_window
 from controller.settings_types import ConfigError, VehicleConfig
 
 _VEHICLE_KEYS = {"id_token", "model", "capacity_kwh", "soc_min", "soc_max", "departure_soc",
@@ -42,11 +41,7 @@ def _vehicle(raw: Any, path: str) -> VehicleConfig:
     if not 0 < len(token) <= ID_TOKEN_MAX_CHARS:
         raise ConfigError(f"{path}.id_token: 1-{ID_TOKEN_MAX_CHARS} characters, got "
                           f"{len(token)}")
-    model = tc.req_string(tbl, "model", path)
-    try:
-        lookup(model)
-    except UnknownVehicleError as exc:
-        raise ConfigError(f"{path}.model: {exc}") from None
+    model = checked_model(tc.req_string(tbl, "model", path), f"{path}.model")
     capacity = (tc.num(tbl, "capacity_kwh", path, None, positive=True, hi=1000.0)
                 if "capacity_kwh" in tbl else None)
     departure = (tc.num(tbl, "departure_soc", path, None, lo=0, hi=1)
