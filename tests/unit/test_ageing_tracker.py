@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ from controller.control.ageing import (
 from controller.control.fleet import FleetState
 from controller.control.vehicles import NEUTRAL, UnknownVehicleError
 from controller.settings import AgeingConfig, ConfigError, parse_settings
+
+from .telemetry_double import Captured
 
 MINIMAL = Path(__file__).resolve().parents[2] / "config" / "v2ghub.minimal.toml"
 NMC_60 = Battery("NMC", 60_000.0)
@@ -243,29 +244,6 @@ def daemon_doc(**ageing: object) -> dict[str, Any]:
     if ageing:
         doc["ageing"] = ageing
     return doc
-
-
-class Captured:
-    """A Telemetry that keeps what it is given."""
-
-    connected = True
-    dropped = 0
-    published = 0
-
-    def __init__(self) -> None:
-        self.latest: dict[str, Mapping[str, object]] = {}
-        self.messages: list[tuple[str, Mapping[str, object]]] = []
-
-    def publish(self, subtopic: str, payload: Mapping[str, object], *, qos: int = 0,
-                retain: bool = False) -> None:
-        self.messages.append((subtopic, payload))
-
-    def publish_latest(self, subtopic: str, payload: Mapping[str, object], *,
-                       retain: bool = False) -> None:
-        self.latest[subtopic] = payload
-
-    async def run(self) -> None:
-        await asyncio.Event().wait()
 
 
 def test_ageing_table_defaults_and_checks() -> None:

@@ -3,9 +3,7 @@ the `energy_reserve_low` alarm (controller/app.py, controller/snapshots.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import tomllib
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,29 +15,10 @@ from controller.control.vehicles import lookup
 from controller.ocpp.events import MeterReading, TransactionChanged, VehicleIdentified
 from controller.settings import ConfigError, parse_settings
 
+from .telemetry_double import Captured
+
 ROOT = Path(__file__).resolve().parents[2]
 KW = 1000.0
-
-
-class Captured:
-    """Telemetry double: records what would be published."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, Mapping[str, object]]] = []
-
-    def publish(self, subtopic: str, payload: Mapping[str, object], *, qos: int = 0,
-                retain: bool = False) -> None:
-        self.messages.append((subtopic, payload))
-
-    def publish_latest(self, subtopic: str, payload: Mapping[str, object], *,
-                       retain: bool = False) -> None:
-        self.messages.append((subtopic, payload))
-
-    async def run(self) -> None:
-        await asyncio.Event().wait()
-
-    def alarms(self) -> list[Mapping[str, object]]:
-        return [p for topic, p in self.messages if topic == "alarm"]
 
 
 def make_daemon(soc: float, tel: Captured, **station: object) -> Daemon:
